@@ -1,0 +1,82 @@
+// The effective single-sample process of theory.md section 4, discretised as weighted particles.
+//
+// A ParticleSet holds points (xi_1..xi_k) of the Gaussian coordinates of the stages solved so
+// far, each with its label class, its weight, the frozen proximal outputs z_1..z_{k'} and the
+// target the next stage trains on. Stage t is solved on a working set whose last coordinate is
+// xi_t; once it has converged, the outer set grows by one coordinate and stage t is frozen.
+//
+// How a coordinate is added (a CoordinateRule) is the whole difference between integration
+// methods: tensor Gauss-Hermite, randomised QMC or plain Monte Carlo. At a hard-label stage the
+// next target 1{u_t > 0} = 1{xi_t > a} jumps at a point a known per particle, and the rules split
+// there so that accuracy does not collapse.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "sdgmm/problem.hpp"
+
+namespace sdgmm {
+
+struct ParticleSet {
+  int dims = 0;                          // Gaussian coordinates fixed so far
+  std::vector<double> weight;            // may be negative (complement rule), sum = 1
+  std::vector<double> s;                 // true class
+  std::vector<double> target;            // label of the next stage to train
+  std::vector<std::int32_t> point;       // row of the sample matrix (qmc, mc)
+  std::vector<std::vector<double>> xi;   // dims rows of size()
+  std::vector<std::vector<double>> z;    // frozen proximal outputs, one row per frozen stage
+
+  std::size_t size() const { return weight.size(); }
+};
+
+enum class Method { tensor, qmc, mc };
+
+struct IntegrationOptions {
+  Method method = Method::tensor;
+  int gh_nodes = 16;        // Gauss-Hermite nodes per coordinate (tensor; inner one for qmc)
+  int split_nodes = 16;     // Gauss-Legendre nodes on each piece cut by a hard-label jump
+  int qmc_points = 2048;    // Sobol points per replicate (a power of 2 keeps the net balanced)
+  int qmc_replicates = 8;   // independent scrambles; their spread is the error estimate
+  int mc_samples = 10000;   // plain Monte Carlo (reference mode)
+  std::uint64_t seed = 1;
+  double prune = 1e-15;     // drop tensor particles with |weight| below this
+};
+
+// Each stage's affine cavity field: h_t = A + U_tt xi_t with
+// A = s m + b + sum_{k<t} (U_kt xi_k + r_k z_k), r_k = chi_kt / chi_kk, and the prox scale c.
+struct StageField {
+  double m = 0.0, b = 0.0;
+  std::vector<double> U;  // U_{1..t, t}
+  std::vector<double> r;  // k < t
+  double c = 1.0;         // delta chi_tt
+  double offset(const ParticleSet& set, std::size_t p) const;  // A for particle p
+};
+
+// The four label classes at dimension 0: the starting set of every method. For qmc and mc the
+// classes are attached to the rows of `samples` (all four per row for qmc, one drawn per row
+// with class probabilities for mc, as the reference does).
+ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& opt, const Eigen::MatrixXd& samples);
+
+// The working set of a stage: every particle gains xi_t (Gauss-Hermite children for tensor and
+// qmc, the row's own coordinate for mc). No split: stage t's integrand is smooth in xi_t.
+ParticleSet with_inner_coordinate(const ParticleSet& outer, const IntegrationOptions& opt, const Eigen::MatrixXd& samples);
+
+// The outer set of the next stage, with stage t (field, loss) frozen: every particle gains xi_t,
+// split where the next stage's hard target jumps, and z_t plus the next target are stored.
+ParticleSet freeze_stage(const ParticleSet& outer, const StageField& field, Loss loss, const Stage& next,
+                         const IntegrationOptions& opt, const Eigen::MatrixXd& samples);
+
+// E[z_t xi_k] (k <= t), E[z_t z_k] (k < t), E[z_t^2], E[s z_t], E[z_t], E[dz_t/dh].
+struct StageMoments {
+  std::vector<double> z_xi;
+  std::vector<double> z_z;
+  double zz = 0.0, s_z = 0.0, z = 0.0, dzdh = 0.0;
+};
+
+// Moments of the current stage over a working set; `guess` keeps per-particle prox warm starts.
+StageMoments stage_moments(const ParticleSet& work, const StageField& field, Loss loss, std::vector<double>& guess);
+
+}  // namespace sdgmm

@@ -1,0 +1,17 @@
+// Population 0-1 error of a linear classifier against the TRUE label (theory.md section 3).
+#pragma once
+
+#include <cmath>
+
+namespace sdgmm {
+
+// Gaussian tail H(x) = P(g > x), g ~ N(0, 1).
+inline double gaussian_tail(double x) { return 0.5 * std::erfc(x / std::sqrt(2.0)); }
+
+// eps = rho H((m + b) / sqrt(delta Q)) + (1 - rho) H((m - b) / sqrt(delta Q)).
+inline double generalisation_error(double m, double b, double Q, double delta, double rho) {
+  const double sd = std::sqrt(delta * Q);
+  return rho * gaussian_tail((m + b) / sd) + (1.0 - rho) * gaussian_tail((m - b) / sd);
+}
+
+}  // namespace sdgmm

@@ -1,0 +1,59 @@
+// The noisy Gaussian mixture and the description of a multi-stage self-distillation run
+// (theory.md sections 1-2). Plain value types; validate() throws std::invalid_argument whose
+// message starts with the offending parameter's name.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sdgmm {
+
+// Data model: x = s v / sqrt(N) + sqrt(delta) zeta, P(s = +1) = rho, labels flipped with
+// probability theta (or theta_plus / theta_minus for true class +1 / -1).
+struct Problem {
+  double alpha = 2.0;  // M / N
+  double delta = 0.5;  // noise variance per coordinate
+  double rho = 0.5;    // P(s = +1)
+  double theta = 0.0;  // symmetric label-flip rate
+  std::optional<double> theta_plus;   // flip rate of true class +1 (default theta)
+  std::optional<double> theta_minus;  // flip rate of true class -1 (default theta)
+
+  double flip_plus() const { return theta_plus.value_or(theta); }
+  double flip_minus() const { return theta_minus.value_or(theta); }
+};
+
+enum class Loss { logistic, square };
+enum class Targets { soft, hard };                   // how stage t >= 2 builds its targets
+enum class BiasPolicy { learn, fix_first, fixed };  // fix_first: B_t = B_1
+
+// One training stage. Stage 1 trains on the noisy labels, so `targets` and `beta` only mean
+// something for stages t >= 2, where `beta` is the temperature applied to stage t-1's logits.
+struct Stage {
+  double lam = 1.0;
+  Targets targets = Targets::soft;
+  std::optional<double> beta;  // required for soft stages t >= 2
+  BiasPolicy bias = BiasPolicy::learn;
+  double bias_value = 0.0;  // used when bias == fixed
+};
+
+// The four label classes (true s, flipped?) of the effective process, with their probabilities.
+struct LabelClass {
+  double s;        // true class, +1 or -1
+  double y_noisy;  // observed label in {0, 1}
+  double prob;
+};
+std::array<LabelClass, 4> label_classes(const Problem& problem);
+
+void validate(const Problem& problem);
+void validate(const std::vector<Stage>& stages);
+
+Loss parse_loss(const std::string& name);
+BiasPolicy parse_bias(const std::string& name);
+Targets parse_targets(const std::string& name);
+std::string to_string(Loss loss);
+std::string to_string(BiasPolicy bias);
+std::string to_string(Targets targets);
+
+}  // namespace sdgmm

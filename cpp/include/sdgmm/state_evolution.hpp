@@ -1,0 +1,44 @@
+// Replica-symmetric state evolution of T-stage self-distillation (theory.md section 4), solved
+// stage by stage: stage t's saddle point is a fixed point in its conjugates (and its bias),
+// with the stages before it frozen.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "sdgmm/effective.hpp"
+#include "sdgmm/fixed_point.hpp"
+#include "sdgmm/problem.hpp"
+
+namespace sdgmm {
+
+enum class MethodChoice { automatic, tensor, qmc, mc };
+
+struct TheoryOptions {
+  MethodChoice method = MethodChoice::automatic;  // automatic: tensor for T <= 3, else qmc
+  IntegrationOptions integration;                 // its `method` is set from `method`
+  FixedPointOptions fixed_point;                  // ignored by mc, which uses the reference's
+  bool estimate_error = true;  // tensor: |eps(n) - eps(2n/3)|; qmc: replicate s.e.; mc: none
+  int threads = 0;             // for qmc replicates; 0 = hardware concurrency
+};
+
+// Per-stage vectors have length T; matrices are T x T. Q is symmetric; chi, Qh and chih are
+// filled on and above the diagonal (entry (k, t) with k <= t, as in theory.md).
+struct TheoryResult {
+  std::string method;
+  Eigen::VectorXd eps, eps_error, m, b, mh;
+  Eigen::MatrixXd Q, chi, Qh, chih;
+  std::vector<int> iterations;
+  std::vector<double> residual;
+  std::vector<bool> converged;  // a stage whose fixed point failed, and all after it, are NaN
+};
+
+TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Stage>& stages, Loss loss,
+                                   const TheoryOptions& options = {});
+
+// The integration method `automatic` resolves to for T stages.
+Method resolve_method(MethodChoice choice, int T);
+
+}  // namespace sdgmm

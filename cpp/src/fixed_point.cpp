@@ -1,0 +1,60 @@
+#include "sdgmm/fixed_point.hpp"
+
+#include <cmath>
+#include <vector>
+
+namespace sdgmm {
+namespace {
+
+double scaled_residual(const Eigen::VectorXd& x, const Eigen::VectorXd& f) {
+  double r = 0.0;
+  for (Eigen::Index i = 0; i < x.size(); ++i) r = std::max(r, std::abs(f[i]) / std::max(1.0, std::abs(x[i])));
+  return std::isfinite(r) ? r : INFINITY;
+}
+
+}  // namespace
+
+FixedPointReport solve_fixed_point(const FixedPointMap& G, Eigen::VectorXd& x, const FixedPointOptions& opt) {
+  FixedPointReport rep;
+  auto gx = G(x);
+  if (!gx) return rep;  // the start itself is outside the domain: not converged, 0 iterations
+  Eigen::VectorXd f = *gx - x;
+  rep.residual = scaled_residual(x, f);
+  std::vector<Eigen::VectorXd> dX, dF;  // Anderson history of iterate and residual differences
+
+  while (rep.residual > opt.tol && rep.iterations < opt.max_iter) {
+    ++rep.iterations;
+    Eigen::VectorXd step = (1.0 - opt.damping) * f;
+    if (opt.anderson_depth > 0 && !dX.empty()) {
+      const auto m = static_cast<Eigen::Index>(dF.size());
+      Eigen::MatrixXd F(x.size(), m), X(x.size(), m);
+      for (Eigen::Index j = 0; j < m; ++j) F.col(j) = dF[j], X.col(j) = dX[j];
+      const Eigen::VectorXd gamma = F.colPivHouseholderQr().solve(f);
+      if (gamma.allFinite()) step = f - (X + F) * gamma;
+    }
+    Eigen::VectorXd x_new = x + step;
+    auto g_new = G(x_new);
+    // Outside the domain: forget the history and shorten the plain step until it is accepted.
+    for (double shrink = 0.5; !g_new && shrink > 1e-9; shrink *= 0.5) {
+      dX.clear(), dF.clear();
+      x_new = x + shrink * f;
+      g_new = G(x_new);
+    }
+    if (!g_new) break;
+    const Eigen::VectorXd f_new = *g_new - x_new;
+    const double res_new = scaled_residual(x_new, f_new);
+    if (!std::isfinite(res_new)) break;
+    // A jump in the residual means the extrapolation misled: restart the history from here.
+    if (res_new > 10.0 * rep.residual) dX.clear(), dF.clear();
+    dX.push_back(x_new - x);
+    dF.push_back(f_new - f);
+    if (static_cast<int>(dX.size()) > opt.anderson_depth) dX.erase(dX.begin()), dF.erase(dF.begin());
+    x = x_new;
+    f = f_new;
+    rep.residual = res_new;
+  }
+  rep.converged = rep.residual <= opt.tol;
+  return rep;
+}
+
+}  // namespace sdgmm

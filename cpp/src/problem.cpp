@@ -1,0 +1,97 @@
+#include "sdgmm/problem.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace sdgmm {
+namespace {
+
+[[noreturn]] void fail(const std::string& name, const std::string& what, double value) {
+  throw std::invalid_argument(name + " " + what + " (got " + std::to_string(value) + ")");
+}
+
+void require_finite(const std::string& name, double value) {
+  if (!std::isfinite(value)) throw std::invalid_argument(name + " must be a finite number (got " + std::to_string(value) + ")");
+}
+
+void require_flip_rate(const std::string& name, double value) {
+  require_finite(name, value);
+  if (value < 0.0 || value >= 1.0) fail(name, "must lie in [0, 1)", value);
+}
+
+}  // namespace
+
+std::array<LabelClass, 4> label_classes(const Problem& p) {
+  const double tp = p.flip_plus();
+  const double tm = p.flip_minus();
+  return {{{-1.0, 0.0, (1.0 - p.rho) * (1.0 - tm)},
+           {+1.0, 1.0, p.rho * (1.0 - tp)},
+           {-1.0, 1.0, (1.0 - p.rho) * tm},
+           {+1.0, 0.0, p.rho * tp}}};
+}
+
+void validate(const Problem& p) {
+  require_finite("alpha", p.alpha);
+  if (p.alpha <= 0.0) fail("alpha", "must be > 0", p.alpha);
+  require_finite("delta", p.delta);
+  if (p.delta <= 0.0) fail("delta", "must be > 0", p.delta);
+  require_finite("rho", p.rho);
+  if (p.rho <= 0.0 || p.rho >= 1.0) fail("rho", "must lie in (0, 1)", p.rho);
+  require_flip_rate("theta", p.theta);
+  if (p.theta_plus) require_flip_rate("theta_plus", *p.theta_plus);
+  if (p.theta_minus) require_flip_rate("theta_minus", *p.theta_minus);
+}
+
+void validate(const std::vector<Stage>& stages) {
+  if (stages.empty()) throw std::invalid_argument("stages must hold at least one stage (got an empty list)");
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const Stage& st = stages[i];
+    const std::string at = " of stage " + std::to_string(i + 1);
+    require_finite("lam" + at, st.lam);
+    if (st.lam <= 0.0) fail("lam" + at, "must be > 0", st.lam);
+    if (i == 0) {
+      if (st.beta) throw std::invalid_argument("beta of stage 1 must not be given: stage 1 trains on the noisy labels");
+      if (st.bias == BiasPolicy::fix_first)
+        throw std::invalid_argument("bias of stage 1 cannot be 'fix_first' (it is the stage whose bias is kept); use 'learn' or 'fixed'");
+    } else if (st.targets == Targets::soft) {
+      if (!st.beta) throw std::invalid_argument("beta" + at + " is required for soft targets");
+      require_finite("beta" + at, *st.beta);
+      if (*st.beta < 0.0) fail("beta" + at, "must be >= 0", *st.beta);
+    } else if (st.beta) {
+      throw std::invalid_argument("beta" + at + " must not be given for hard targets");
+    }
+    if (st.bias == BiasPolicy::fixed) require_finite("bias_value" + at, st.bias_value);
+  }
+}
+
+Loss parse_loss(const std::string& name) {
+  if (name == "logistic") return Loss::logistic;
+  if (name == "square") return Loss::square;
+  throw std::invalid_argument("loss must be 'logistic' or 'square' (got '" + name + "')");
+}
+
+BiasPolicy parse_bias(const std::string& name) {
+  if (name == "learn") return BiasPolicy::learn;
+  if (name == "fix_first") return BiasPolicy::fix_first;
+  if (name == "fixed") return BiasPolicy::fixed;
+  throw std::invalid_argument("bias must be 'learn', 'fix_first' or 'fixed' (got '" + name + "')");
+}
+
+Targets parse_targets(const std::string& name) {
+  if (name == "soft") return Targets::soft;
+  if (name == "hard") return Targets::hard;
+  throw std::invalid_argument("labels must be 'soft' or 'hard' (got '" + name + "')");
+}
+
+std::string to_string(Loss loss) { return loss == Loss::logistic ? "logistic" : "square"; }
+std::string to_string(Targets t) { return t == Targets::soft ? "soft" : "hard"; }
+std::string to_string(BiasPolicy b) {
+  switch (b) {
+    case BiasPolicy::learn: return "learn";
+    case BiasPolicy::fix_first: return "fix_first";
+    case BiasPolicy::fixed: return "fixed";
+  }
+  return "?";
+}
+
+}  // namespace sdgmm

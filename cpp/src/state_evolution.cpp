@@ -1,0 +1,282 @@
+#include "sdgmm/state_evolution.hpp"
+
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "sdgmm/error.hpp"
+#include "sdgmm/integrate.hpp"
+
+namespace sdgmm {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The saddle-point state of all stages. Stage t's unknowns are packed as
+// x = (mh_t, Qh_{1..t,t}, chih_{1..t,t}[, b_t if learned]); set_stage() derives the order
+// parameters from them (theory.md "Order parameters of stage t") and next_x() the conjugates
+// from the effective-process moments ("Conjugates of stage t").
+class Saddle {
+ public:
+  Saddle(const Problem& p, const std::vector<Stage>& stages, bool reference_bias_update)
+      : p_(p), st_(stages), T_(static_cast<int>(stages.size())), reference_bias_(reference_bias_update) {
+    for (Eigen::MatrixXd* M : {&Qh, &chih, &R, &Q, &chi, &U}) M->setConstant(T_, T_, kNaN);
+    for (Eigen::VectorXd* v : {&m, &mh, &b}) v->setConstant(T_, kNaN);
+  }
+
+  bool learns_bias(int t) const { return st_[t].bias == BiasPolicy::learn; }
+
+  Eigen::VectorXd initial_x(int t) const {
+    Eigen::VectorXd x = Eigen::VectorXd::Zero(2 * t + 3 + (learns_bias(t) ? 1 : 0));
+    if (t == 0) {
+      x[2] = st_[0].lam * st_[0].lam;  // chih_11 = lam^2: a start at m = 0, Q = 1, chi = 1 / lam
+    } else {  // the previous stage's diagonal, uncorrelated with the earlier stages
+      x[0] = mh[t - 1];
+      x[1 + t] = Qh(t - 1, t - 1);
+      x[2 + 2 * t] = chih(t - 1, t - 1);
+    }
+    if (learns_bias(t)) x[x.size() - 1] = t == 0 ? 0.0 : b[t - 1];
+    return x;
+  }
+
+  // Writes stage t from x; nullopt if x gives no valid state (chi_tt <= 0 or Q not positive).
+  std::optional<StageField> set_stage(int t, const Eigen::VectorXd& x) {
+    mh[t] = x[0];
+    for (int k = 0; k <= t; ++k) Qh(k, t) = x[1 + k], chih(k, t) = x[2 + t + k];
+    b[t] = bias_of(t, x);
+    auto g = [&](int k) { return Qh(k, k) + st_[k].lam; };
+    const double gt = g(t);
+    if (!(gt > 0.0)) return std::nullopt;
+    chi(t, t) = 1.0 / gt;
+    for (int k = 0; k < t; ++k) chi(k, t) = -(Qh(t - 1, t) / gt) * chi(k, t - 1);
+    double acc = mh[t];
+    for (int j = 0; j < t; ++j) acc -= Qh(j, t) * m[j];
+    m[t] = acc / gt;
+    for (int k = 0; k <= t; ++k) {
+      double r = chih(k, t);
+      for (int j = 0; j < k; ++j) r -= Qh(j, k) * R(t, j);
+      R(t, k) = r / g(k);
+    }
+    for (int k = 0; k < t; ++k) {
+      double r = chih(k, t);
+      for (int j = 0; j < t; ++j) r -= Qh(j, t) * R(k, j);
+      R(k, t) = r / gt;
+    }
+    for (int k = 0; k <= t; ++k) {
+      double q = m[t] * mh[k] + R(k, t);
+      for (int j = 0; j < k; ++j) q -= Qh(j, k) * Q(j, t);
+      Q(k, t) = Q(t, k) = q / g(k);
+    }
+    // Column t of the upper Cholesky factor of delta Q; the leading block is frozen.
+    StageField f;
+    double rest = p_.delta * Q(t, t);
+    for (int k = 0; k < t; ++k) {
+      double u = p_.delta * Q(k, t);
+      for (int j = 0; j < k; ++j) u -= U(j, k) * U(j, t);
+      U(k, t) = u / U(k, k);
+      rest -= U(k, t) * U(k, t);
+      f.U.push_back(U(k, t));
+      f.r.push_back(chi(k, t) / chi(k, k));
+    }
+    if (!(rest > 1e-14 * p_.delta * Q(t, t)) || !std::isfinite(rest)) return std::nullopt;
+    U(t, t) = std::sqrt(rest);
+    f.U.push_back(U(t, t));
+    f.m = m[t];
+    f.b = b[t];
+    f.c = p_.delta * chi(t, t);
+    return f;
+  }
+
+  Eigen::VectorXd next_x(int t, const StageMoments& mo, const Eigen::VectorXd& x) const {
+    const double a = p_.alpha, d = p_.delta, ct = chi(t, t);
+    Eigen::VectorXd y(x.size());
+    y[0] = a / (d * ct) * mo.s_z;
+    // Qh_{1..t,t} = U^{-1} a with a_k = -(alpha / chi_tt) E[z_t xi_k]: back substitution.
+    for (int k = t; k >= 0; --k) {
+      double q = -(a / ct) * mo.z_xi[k];
+      for (int j = k + 1; j <= t; ++j) q -= U(k, j) * y[1 + j];
+      y[1 + k] = q / U(k, k);
+    }
+    for (int k = 0; k < t; ++k) y[2 + t + k] = a / (d * ct * chi(k, k)) * mo.z_z[k];
+    y[2 + 2 * t] = a / (d * ct * ct) * mo.zz;
+    if (learns_bias(t)) {
+      // E[z_t] = 0 at the learned bias; E[z_t] is decreasing in b with slope E[dz/dh] in (-1, 0).
+      const double bt = x[x.size() - 1];
+      y[x.size() - 1] = reference_bias_ ? bt + mo.z : bt - mo.z / mo.dzdh;
+    }
+    return y;
+  }
+
+  double eps(int t) const { return generalisation_error(m[t], b[t], Q(t, t), p_.delta, p_.rho); }
+
+  Eigen::MatrixXd Qh, chih, R, Q, chi, U;
+  Eigen::VectorXd m, mh, b;
+
+ private:
+  double bias_of(int t, const Eigen::VectorXd& x) const {
+    switch (st_[t].bias) {
+      case BiasPolicy::learn: return x[x.size() - 1];
+      case BiasPolicy::fix_first: return b[0];
+      case BiasPolicy::fixed: return st_[t].bias_value;
+    }
+    return kNaN;
+  }
+
+  const Problem& p_;
+  const std::vector<Stage>& st_;
+  int T_;
+  bool reference_bias_;
+};
+
+Eigen::MatrixXd sample_matrix(const IntegrationOptions& opt, int T) {
+  if (opt.method == Method::qmc) return T > 1 ? scrambled_sobol(opt.qmc_points, T - 1, opt.seed) : Eigen::MatrixXd();
+  if (opt.method != Method::mc) return {};
+  std::mt19937_64 rng(opt.seed);  // common random numbers: the same draws at every iteration
+  std::normal_distribution<double> normal;
+  Eigen::MatrixXd g(opt.mc_samples, T);
+  for (Eigen::Index i = 0; i < g.rows(); ++i)
+    for (int k = 0; k < T; ++k) g(i, k) = normal(rng);
+  return g;
+}
+
+TheoryResult empty_result(int T, Method method) {
+  TheoryResult r;
+  r.method = method == Method::tensor ? "tensor" : method == Method::qmc ? "qmc" : "mc";
+  for (Eigen::VectorXd* v : {&r.eps, &r.eps_error, &r.m, &r.b, &r.mh}) v->setConstant(T, kNaN);
+  for (Eigen::MatrixXd* M : {&r.Q, &r.chi, &r.Qh, &r.chih}) M->setConstant(T, T, kNaN);
+  r.iterations.assign(T, 0);
+  r.residual.assign(T, kNaN);
+  r.converged.assign(T, false);
+  return r;
+}
+
+// One full stage-by-stage solve with one integration rule.
+TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss loss, const IntegrationOptions& integ,
+                        const FixedPointOptions& fp) {
+  const int T = static_cast<int>(stages.size());
+  const Eigen::MatrixXd samples = sample_matrix(integ, T);
+  Saddle sd(p, stages, integ.method == Method::mc);
+  TheoryResult res = empty_result(T, integ.method);
+  ParticleSet outer = initial_particles(p, integ, samples);
+  for (int t = 0; t < T; ++t) {
+    const ParticleSet work = with_inner_coordinate(outer, integ, samples);
+    std::vector<double> guess;
+    const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
+      const auto field = sd.set_stage(t, x);
+      if (!field) return std::nullopt;
+      return sd.next_x(t, stage_moments(work, *field, loss, guess), x);
+    };
+    Eigen::VectorXd x = sd.initial_x(t);
+    const FixedPointReport rep = solve_fixed_point(G, x, fp);
+    const auto field = sd.set_stage(t, x);
+    res.iterations[t] = rep.iterations;
+    res.residual[t] = rep.residual;
+    res.converged[t] = rep.converged && field && std::isfinite(sd.eps(t));
+    if (!res.converged[t]) break;
+    res.eps[t] = sd.eps(t);
+    res.m[t] = sd.m[t];
+    res.b[t] = sd.b[t];
+    res.mh[t] = sd.mh[t];
+    for (int k = 0; k <= t; ++k) {
+      res.Q(k, t) = res.Q(t, k) = sd.Q(k, t);
+      res.chi(k, t) = sd.chi(k, t);
+      res.Qh(k, t) = sd.Qh(k, t);
+      res.chih(k, t) = sd.chih(k, t);
+    }
+    if (t + 1 < T) outer = freeze_stage(outer, *field, loss, stages[t + 1], integ, samples);
+  }
+  return res;
+}
+
+// Mean of the replicate solves; the per-stage eps error is the standard error of the mean.
+TheoryResult average(const std::vector<TheoryResult>& reps) {
+  TheoryResult out = reps.front();
+  const double n = static_cast<double>(reps.size());
+  auto mean = [&](auto member) {
+    auto acc = reps.front().*member;
+    for (std::size_t i = 1; i < reps.size(); ++i) acc += reps[i].*member;
+    out.*member = acc / n;
+  };
+  mean(&TheoryResult::eps), mean(&TheoryResult::m), mean(&TheoryResult::b), mean(&TheoryResult::mh);
+  mean(&TheoryResult::Q), mean(&TheoryResult::chi), mean(&TheoryResult::Qh), mean(&TheoryResult::chih);
+  for (Eigen::Index t = 0; t < out.eps.size(); ++t) {
+    double ss = 0.0;
+    for (const TheoryResult& r : reps) ss += (r.eps[t] - out.eps[t]) * (r.eps[t] - out.eps[t]);
+    out.eps_error[t] = std::sqrt(ss / (n - 1.0) / n);
+  }
+  for (const TheoryResult& r : reps) {
+    for (std::size_t t = 0; t < r.converged.size(); ++t) {
+      out.converged[t] = out.converged[t] && r.converged[t];
+      out.iterations[t] = std::max(out.iterations[t], r.iterations[t]);
+      out.residual[t] = std::max(out.residual[t], r.residual[t]);
+    }
+  }
+  return out;
+}
+
+TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss loss, const TheoryOptions& opt) {
+  const int R = std::max(2, opt.integration.qmc_replicates);
+  std::vector<TheoryResult> reps(R);
+  std::seed_seq seq{opt.integration.seed};
+  std::vector<std::uint64_t> seeds(R);
+  seq.generate(seeds.begin(), seeds.end());
+  const int threads = std::max(1, std::min(R, opt.threads > 0 ? opt.threads : static_cast<int>(std::thread::hardware_concurrency())));
+  std::vector<std::thread> pool;
+  for (int w = 0; w < threads; ++w) {
+    pool.emplace_back([&, w] {
+      for (int r = w; r < R; r += threads) {
+        IntegrationOptions integ = opt.integration;
+        integ.seed = seeds[r];
+        reps[r] = solve_once(p, stages, loss, integ, opt.fixed_point);
+      }
+    });
+  }
+  for (std::thread& th : pool) th.join();
+  return average(reps);
+}
+
+}  // namespace
+
+Method resolve_method(MethodChoice choice, int T) {
+  switch (choice) {
+    case MethodChoice::tensor: return Method::tensor;
+    case MethodChoice::qmc: return Method::qmc;
+    case MethodChoice::mc: return Method::mc;
+    case MethodChoice::automatic: break;
+  }
+  // Tensor rules cost n^T nodes: past three stages randomised QMC is cheaper at 1e-4.
+  return T <= 3 ? Method::tensor : Method::qmc;
+}
+
+TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Stage>& stages, Loss loss,
+                                   const TheoryOptions& options) {
+  validate(problem);
+  validate(stages);
+  TheoryOptions opt = options;
+  opt.integration.method = resolve_method(opt.method, static_cast<int>(stages.size()));
+  switch (opt.integration.method) {
+    case Method::mc: {
+      // The reference's iteration: damping 0.9 on the old iterate, tolerance 1e-7.
+      const FixedPointOptions reference{1e-7, 20000, 0, 0.9};
+      return solve_once(problem, stages, loss, opt.integration, reference);
+    }
+    case Method::qmc:
+      return solve_qmc(problem, stages, loss, opt);
+    case Method::tensor: {
+      TheoryResult fine = solve_once(problem, stages, loss, opt.integration, opt.fixed_point);
+      if (opt.estimate_error) {
+        IntegrationOptions coarse = opt.integration;
+        coarse.gh_nodes = std::max(2, 2 * coarse.gh_nodes / 3);
+        coarse.split_nodes = std::max(2, 2 * coarse.split_nodes / 3);
+        const TheoryResult c = solve_once(problem, stages, loss, coarse, opt.fixed_point);
+        fine.eps_error = (fine.eps - c.eps).cwiseAbs();
+      }
+      return fine;
+    }
+  }
+  return {};
+}
+
+}  // namespace sdgmm
