@@ -1,6 +1,6 @@
-"""Independent reference ("oracle") implementations of the state evolution of docs/theory.md.
+"""Independent reference ("oracle") implementations of the state evolution in theory.md.
 
-These are deliberately written from the text of the specification (sections 1-4) in plain
+These are written from the text of the specification (theory.md, sections 1-4) in plain
 numpy/scipy, sharing no code with the C++ engine, so that pytest can check the engine against them.
 
 * ``stage1_logistic_adaptive``: 0-SD (T = 1), logistic loss. Every expectation is a 1-D Gaussian
@@ -11,6 +11,11 @@ numpy/scipy, sharing no code with the C++ engine, so that pytest can check the e
 * ``square_stage1_closed_form``: T = 1, square loss, learned bias, fully explicit formulas.
 
 Derivations: docs/square_loss_closed_form.md. Nothing here imports pytest.
+
+The order-parameter recursion is implemented exactly as written in section 4, including
+chi_kt = -(Qh_{t-1,t} / g_t) chi_{k,t-1} (only the previous stage's Qh enters): with it the
+square-loss row of the table is reproduced to 3e-10 at stage 3, while summing over all
+Qh_{jt} chi_{kj}, j = k..t-1, moves eps_3 by 5e-4.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import integrate, optimize
-from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg import solve_triangular
 from scipy.special import erfc, expit
 
 __all__ = [
@@ -82,25 +87,34 @@ _BRENT_RTOL = 4.0 * np.finfo(float).eps
 def _logistic_prox_z(h, y, c):
     """z solving z + c (sigmoid(h + z) - y) = 0, i.e. the logistic proximal step with c = delta chi.
 
-    The root lies in [-c (1 - y), c y]: there the left-hand side is c (sigmoid - 1) <= 0 and
-    c sigmoid >= 0. Solving for z rather than u = h + z keeps the absolute accuracy ~1e-15 on z
-    even when |h| is large.
+    Solved for w = z / c, the root of w + sigmoid(h + c w) - y = 0 (the equation u - h +
+    c (sigmoid(u) - y) = 0 with u = h + z, divided by c), which lies in [-(1 - y), y]: there
+    the left-hand side is sigmoid - 1 <= 0 and sigmoid >= 0. Working with w makes the 1e-15
+    absolute tolerance relative to c, so z stays accurate when c is tiny (large lam) and when
+    |h| is large.
     """
-    return optimize.brentq(
-        lambda z: z + c * (expit(h + z) - y),
-        -c * (1.0 - y),
-        c * y,
+    w = optimize.brentq(
+        lambda w: w + expit(h + c * w) - y,
+        -(1.0 - y),
+        y,
         xtol=1e-15,
         rtol=_BRENT_RTOL,
         maxiter=500,
     )
+    return c * w
 
 
 def _logistic_class_moments(s, y, m, b, sd, c):
     """(E[z], E[z xi], E[z^2]) for one label class, xi ~ N(0, 1), h = s m + b + sd xi.
 
-    Each moment is one adaptive ``quad`` over the real line. The three integrands share the
-    proximal solution z(xi); QUADPACK evaluates them mostly at the same nodes, so z is cached.
+    Each moment is one adaptive ``quad`` over the real line. The integrands share the proximal
+    solution z(xi); QUADPACK evaluates them largely at the same nodes, so z is cached (about
+    2.5x fewer root solves).
+
+    E[z xi] is computed as sd E[dz/dh] (Gaussian integration by parts, an exact identity), with
+    dz/dh = -c s'(u) / (1 + c s'(u)), s' = sigmoid', from differentiating the prox equation.
+    The direct integrand z xi is O(c) while its integral is O(c sd): for small sd (large lam)
+    the cancellation between xi > 0 and xi < 0 costs digits and trips QUADPACK's roundoff check.
     """
     cache: dict[float, float] = {}
 
@@ -114,18 +128,25 @@ def _logistic_class_moments(s, y, m, b, sd, c):
     def phi(x):
         return math.exp(-0.5 * x * x) / _SQRT_2PI
 
-    # epsabs 1e-14 / epsrel 1e-13: the moments are O(1e-2..1), so this is ~1e-13 relative,
-    # well beyond the 1e-8 that the table values carry. The integrands are smooth and
-    # Gaussian-tailed, so the infinite-interval transformation of QUADPACK (qagi) is accurate.
-    kw = dict(epsabs=1e-14, epsrel=1e-13, limit=400)
+    def dz_dh(x):
+        sig = expit(s * m + b + sd * x + z_of(x))
+        curv = c * sig * (1.0 - sig)
+        return -curv / (1.0 + curv)
+
+    # Tolerances: epsrel 1e-13, and epsabs 1e-14 times the natural size of each integral
+    # (|z| <= c, |dz/dh| <= c/4), so the accuracy stays ~1e-13 relative even when lam is large
+    # and every order parameter is tiny; far beyond the 1e-8 of the table values. The
+    # integrands are smooth and Gaussian-tailed, so QUADPACK's infinite-interval
+    # transformation (qagi) is accurate.
     out = []
-    for f in (
-        lambda x: phi(x) * z_of(x),
-        lambda x: phi(x) * z_of(x) * x,
-        lambda x: phi(x) * z_of(x) ** 2,
+    for f, size in (
+        (lambda x: phi(x) * z_of(x), c),
+        (lambda x: phi(x) * dz_dh(x), c),
+        (lambda x: phi(x) * z_of(x) ** 2, c * c),
     ):
-        val, _err = integrate.quad(f, -np.inf, np.inf, **kw)
+        val, _err = integrate.quad(f, -np.inf, np.inf, epsabs=1e-14 * size, epsrel=1e-13, limit=400)
         out.append(val)
+    out[1] *= sd  # E[z xi] = sd E[dz/dh]
     return out
 
 
@@ -172,7 +193,9 @@ def stage1_logistic_adaptive(
     Returns a dict of floats: eps, m, Q, chi, b, mh, Qh, chih.
     """
     classes = label_classes(rho, theta, theta_plus, theta_minus)
-    learn = _is_learn(bias)
+    if isinstance(bias, str) and bias != "learn":
+        raise ValueError(f"bias must be 'learn' or a float, got {bias!r}")
+    learn = bias == "learn"
 
     def unpack(x):
         # Q and chi are positive: iterate on their logarithms so that no trial step leaves
@@ -182,46 +205,63 @@ def stage1_logistic_adaptive(
         return m, math.exp(logQ), math.exp(logchi), b
 
     def residual(x):
+        # Each component is scale free: m relative to sqrt(Q) (|m| <= sqrt(Q)), Q and chi in
+        # logs, and the bias in units of b: E[z] / E[dz/db] with E[dz/db] = E[dz/dh] =
+        # E[z xi] / sqrt(delta Q) (Stein), i.e. the Newton step of b.
         m, Q, chi, b = unpack(x)
         Ez, Esz, Ezx, Ez2 = _logistic_moments(m, b, Q, chi, delta, classes)
         mh, Qh, chih = _stage1_hats(alpha, delta, Q, chi, Esz, Ezx, Ez2)
         g = Qh + lam
-        r = [mh / g - m, math.log((mh**2 + chih) / g**2) - x[1], -math.log(g) - x[2]]
+        r = [(mh / g - m) / math.sqrt(Q), math.log((mh**2 + chih) / g**2) - x[1], -math.log(g) - x[2]]
         if learn:
-            r.append(Ez)
+            r.append(Ez * math.sqrt(delta * Q) / Ezx)
         return np.array(r)
 
-    # Starting point: a few damped plain iterations from the reference's style of start would
-    # be slow here, so start from the square-loss closed form (same structure, similar values)
-    # and let Powell's hybrid method (MINPACK hybrd) converge from there.
+    # Each residual costs 12 adaptive quadratures, so rather than a long damped plain iteration
+    # the fixed point is a root of map(x) - x found by Powell's hybrid method (MINPACK hybrd),
+    # started from the rescaled square-loss solution; it takes ~10-25 residual evaluations.
     x0 = _logistic_start(alpha, delta, rho, theta, lam, bias, theta_plus, theta_minus, learn)
-    sol = optimize.root(residual, x0, method="hybr", options={"xtol": tol, "maxfev": 400})
-    res = np.max(np.abs(residual(sol.x)))
-    # The residual is limited by the quadrature accuracy (~1e-13); allow a small margin.
-    if not np.all(np.isfinite(sol.x)) or res > max(1e3 * tol, 1e-11):
+    try:
+        sol = optimize.root(residual, x0, method="hybr", options={"xtol": tol, "maxfev": 400})
+        res = np.max(np.abs(residual(sol.x)))
+    except (ValueError, ZeroDivisionError, OverflowError) as err:
+        # A trial point so far out that the prox or the moments break down (seen only in
+        # extreme regimes, e.g. lam = 1e-6 near the separability threshold).
+        raise ConvergenceError(f"logistic stage 1: trial point left the valid domain ({err})") from err
+    # Typically ~1e-16 at the root; the quadrature (~1e-13 relative) can limit it, hence 100 tol.
+    if not np.all(np.isfinite(sol.x)) or res > 100.0 * tol:
         raise ConvergenceError(f"logistic stage 1 did not converge: {sol.message} (residual {res:.2e})")
 
     m, Q, chi, b = unpack(sol.x)
-    Ez, Esz, Ezx, Ez2 = _logistic_moments(m, b, Q, chi, delta, classes)
+    _, Esz, Ezx, Ez2 = _logistic_moments(m, b, Q, chi, delta, classes)
     mh, Qh, chih = _stage1_hats(alpha, delta, Q, chi, Esz, Ezx, Ez2)
     # Report the order parameters produced by the hats (one last half-step of the map).
     g = Qh + lam
-    m, Q, chi = mh / g, (mh**2 + chih) / g**2, 1.0 / g
+    m, Q, chi = float(mh / g), float((mh**2 + chih) / g**2), float(1.0 / g)
+    mh, Qh, chih, b = float(mh), float(Qh), float(chih), float(b)
     eps = float(generalization_error(m, b, Q, delta, rho))
-    return dict(eps=eps, m=m, Q=Q, chi=chi, b=b, mh=mh, Qh=Qh, chih=chih)
+    return {"eps": eps, "m": m, "Q": Q, "chi": chi, "b": b, "mh": mh, "Qh": Qh, "chih": chih}
 
 
 def _logistic_start(alpha, delta, rho, theta, lam, bias, theta_plus, theta_minus, learn):
     """Initial guess (m, log Q, log chi[, b]) for the logistic root solve.
 
-    The logistic loss near u = 0 behaves like a square loss with curvature 1/4 instead of 1/2
-    in the logit, so the square-loss solution rescaled is a good start: take the square-loss
-    fixed point at lam / 2 (the logistic Hessian is half the square one) and double m and b.
-    A few plain fixed-point sweeps are not needed; hybr converges from this start.
+    Near u = 0 the logistic loss is log 2 + (1/2 - y) u + u^2 / 8 + O(u^4), and with u = 2 v this
+    is 2 ((v + 1)/2 - y)^2 + const, twice the square loss. So the logistic problem at lam is
+    roughly the square problem at 2 lam with w, B doubled (m x2, Q x4, b x2) and chi doubled.
+    Only a starting point: Powell's hybrid method does the rest.
     """
     sq = square_soft_exact(
-        alpha, delta, rho, theta, [lam / 2.0], [], bias="learn" if learn else float(bias) / 2.0,
-        theta_plus=theta_plus, theta_minus=theta_minus, tol=1e-10,
+        alpha,
+        delta,
+        rho,
+        theta,
+        [2.0 * lam],
+        [],
+        bias="learn" if learn else float(bias) / 2.0,
+        theta_plus=theta_plus,
+        theta_minus=theta_minus,
+        tol=1e-10,
     )
     x0 = [2.0 * sq["m"][0], math.log(4.0 * sq["Q"][0, 0]), math.log(2.0 * sq["chi"][0, 0])]
     if learn:
@@ -239,9 +279,15 @@ def _logistic_start(alpha, delta, rho, theta, lam, bias, theta_plus, theta_minus
 
 
 def _square_prox(h, y_minus_half, c):
-    """Square-loss proximal step: u = (h + c (y - 1/2)) / (1 + c/2), z = u - h (affine in h, y)."""
-    u = (h + c * y_minus_half) / (1.0 + 0.5 * c)
-    return u, u - h
+    """Square-loss proximal step, affine in (h, y): returns (u, z) with u = h + z and
+
+        u = (h + c (y - 1/2)) / (1 + c/2),   i.e.   z = c (y - 1/2 - h/2) / (1 + c/2).
+
+    z is formed directly rather than as u - h, which would lose digits ~ eps / c when c is
+    small (large lam).
+    """
+    z = c * (y_minus_half - 0.5 * h) / (1.0 + 0.5 * c)
+    return h + z, z
 
 
 def _normalize_bias(bias, T):
@@ -253,15 +299,91 @@ def _normalize_bias(bias, T):
     policy = list(bias)
     if len(policy) != T:
         raise ValueError(f"bias sequence has length {len(policy)}, expected T = {T}")
+    if isinstance(policy[0], str) and policy[0] == "stage1":
+        raise ValueError("stage 1 cannot copy its own bias; use 'learn' or a float")
     return policy
 
 
 def _is_learn(policy):
+    """True for "learn"; False for "stage1" or a float."""
     if isinstance(policy, str):
         if policy not in ("learn", "stage1"):
             raise ValueError(f"unknown bias policy {policy!r}")
         return policy == "learn"
     return False
+
+
+def _central_difference(F, x, r, i, h, what):
+    """dF/dx_i by central differences with step h, falling back to one-sided ones at infeasible
+    points. Callers use h = 1e-6 x (natural scale of x_i), about the cube root of machine
+    epsilon: the truncation error is O(h^2) (zero for the quadratic dependence on the Cholesky
+    column) and the rounding error O(eps / h), so Newton's linear rate stays ~1e-10."""
+    xp, xm = x.copy(), x.copy()
+    xp[i] += h
+    xm[i] -= h
+    rp, rm = F(xp), F(xm)
+    if rp is not None and rm is not None:
+        return (rp - rm) / (2.0 * h)
+    if rp is not None:
+        return (rp - r) / h
+    if rm is not None:
+        return (r - rm) / h
+    raise ConvergenceError(f"{what}: no feasible point for the Jacobian")
+
+
+def _damped_newton(F, x0, scales, tol, what, max_iter=100):
+    """Solve F(x) = 0 by Newton's method with a finite-difference Jacobian and backtracking.
+
+    ``scales(x)`` returns (natural size of each x_i, natural size of each F_i), so that the
+    test max |F_i| / size_i <= tol is scale invariant (order parameters can be ~1e-6 at large
+    lam). F returns None at infeasible points; those are avoided by halving the step. If
+    rounding stops the decrease first, the residual is accepted only within 10x the rounding
+    spread of F; anything else raises ConvergenceError.
+    """
+
+    def size(r, x):
+        return np.max(np.abs(r) / scales(x)[1])
+
+    x = np.array(x0, dtype=float)
+    r = F(x)
+    if r is None:
+        raise ConvergenceError(f"{what}: infeasible starting point")
+    for _ in range(max_iter):
+        if size(r, x) <= tol:
+            return x
+        xs, rs = scales(x)
+        J = np.empty((len(x), len(x)))
+        for i in range(len(x)):
+            J[:, i] = _central_difference(F, x, r, i, 1e-6 * xs[i], what)
+        dx = np.linalg.solve(J, -r)
+        # Backtracking on max |F_i| / rs_i with the scales of the current point held fixed
+        # (scales that move with the trial point would distort the merit function).
+        merit = np.max(np.abs(r) / rs)
+        step = 1.0
+        while step > 1e-12:
+            x_try = x + step * dx
+            r_try = F(x_try)
+            if r_try is not None and np.max(np.abs(r_try) / rs) < merit:
+                break
+            step *= 0.5
+        else:
+            break  # no decrease along the Newton direction: at the rounding floor
+        x, r = x_try, r_try
+    # Newton stalled above tol. Accept only if that is the rounding floor of F itself, measured
+    # as the spread of F under relative perturbations of x by a few ulps (ill-conditioned stages,
+    # e.g. nearly collinear ones with tiny lam, have floors ~1e-12).
+    rng = np.random.default_rng(0)
+    spread = 0.0
+    for _ in range(8):
+        x_try = x * (1.0 + 4.0 * np.finfo(float).eps * rng.standard_normal(len(x)))
+        r_try = F(x_try)
+        if r_try is not None:
+            spread = max(spread, size(r_try - r, x))
+    if size(r, x) <= 10.0 * max(tol, spread):
+        return x
+    raise ConvergenceError(
+        f"{what}: Newton stopped at residual {size(r, x):.2e} (rounding spread {spread:.2e})"
+    )
 
 
 def square_soft_exact(
@@ -281,8 +403,9 @@ def square_soft_exact(
     ``lams`` has length T, ``betas`` length T - 1. ``bias`` is "learn", a float (every stage
     fixed at it), "stage1" (learn at stage 1, then b_t = b_1), or a length-T sequence of
     "learn" / "stage1" / float. Stages are solved in turn with the earlier ones frozen; each
-    stage's fixed point is solved to a relative step of ``tol`` and its residual is checked to
-    be <= 10 tol.
+    stage's fixed point is solved until |map(x) - x| <= tol relative to the natural size of
+    each order parameter (sqrt(Q_tt) for m_t, sqrt(Q_kk Q_tt) for Q_kt, sqrt(chi_kk chi_tt)
+    for chi_kt).
 
     Returns a dict of numpy arrays: eps, m, b, mh of shape (T,); Q (T, T) symmetric; chi, Qh,
     chih (T, T) upper triangular (entry [k, t] for k <= t).
@@ -303,10 +426,11 @@ def square_soft_exact(
     Qh = np.zeros((T, T))
     chih = np.zeros((T, T))
     R = np.zeros((T, T))  # auxiliary R_{k,t} of the order-parameter recursion (not symmetric)
+    U_all = np.zeros((T, T))  # upper Cholesky factor of delta Q, one column per solved stage
 
     def fields(t, U):
-        """Affine (h_r, u_r, z_r), r = 0..t, per class, given the current parameters."""
-        hs, us, zs = [], [], []
+        """Affine proximal steps z_r, r = 0..t, per class, given the current parameters."""
+        us, zs = [], []
         for r in range(t + 1):
             h = np.zeros((4, t + 2))
             h[:, 0] = s * m[r] + b[r]
@@ -319,10 +443,9 @@ def square_soft_exact(
             else:
                 ymh = 0.5 * betas[r - 1] * us[r - 1]
             u, z = _square_prox(h, ymh, delta * chi[r, r])
-            hs.append(h)
             us.append(u)
             zs.append(z)
-        return hs, us, zs
+        return zs
 
     def mean(A):
         return p @ A[:, 0]
@@ -336,13 +459,13 @@ def square_soft_exact(
         Solves the learned bias exactly (written into b[t]), writes the stage-t conjugates and
         R entries, and returns the order parameters (m_t, Q_{1..t,t}, chi_{1..t,t}) they imply.
         """
-        hs, us, zs = fields(t, U)
+        zs = fields(t, U)
         if learn:
             # E[z_t] is affine in b_t with slope dz_t/dh_t = -(c/2)/(1 + c/2): solve E[z_t] = 0
             # exactly for b_t with everything else held, then rebuild the fields.
             c = delta * chi[t, t]
             b[t] += mean(zs[t]) * (2.0 + c) / c
-            hs, us, zs = fields(t, U)
+            zs = fields(t, U)
         zt = zs[t]
 
         # Conjugates of stage t.
@@ -380,69 +503,70 @@ def square_soft_exact(
         else:
             b[t] = 0.0 if t == 0 else b[t - 1]
 
-        # Unknowns of stage t: x = (m_t, U_{1..t-1,t}, log U_tt, chi_{1..t,t}), with U the
-        # upper Cholesky factor of delta Q, so delta Q stays positive definite at every trial
-        # point. (The learned b_t is solved exactly inside the sweep.) The plain iteration
-        # x <- map(x) can diverge (a period-2 oscillation of m_t at stage 2 of the table's square
-        # row), so the fixed point is found by Powell's hybrid method (MINPACK hybrd).
-        # The residual is written in the unknowns' own coordinates: the new Q column is mapped
-        # to the new U column (linear), and the diagonal enters as log(U'_tt^2) - 2 x_tt, the log
-        # of the new over the old conditional variance. For the square loss
-        # U'_tt^2 = C + a exp(2 x_tt) with 0 <= a < 1, so this residual has slope in [-2, -2(1-a)]
-        # and Newton-type steps behave. (Q'_tt - Q_tt goes flat as x_tt -> -inf and trapped the
-        # solver near the interpolation peak, alpha ~ 1 with small lam; the ratio
-        # U'_tt^2 / U_tt^2 - 1 is convex and made the first Newton step overshoot by 10x.)
-        U_prev = cholesky(delta * Q[:t, :t], lower=False) if t > 0 else np.zeros((0, 0))
+        # Unknowns of stage t: x = (m_t, U_{1..t-1,t}, U_tt, chi_{1..t,t}), where U is the upper
+        # Cholesky factor of delta Q (earlier columns frozen); the learned b_t is solved exactly
+        # inside the sweep. Coordinates in U make every trial point a valid covariance
+        # (delta Q = U^T U is positive definite whenever U_tt != 0; the sign of U_tt is
+        # immaterial since xi_t is symmetric), while the residual map(x) - x is measured in
+        # natural coordinates (m, Q, chi), where the square-loss map is affine in Q_{.,t} once
+        # chi_{.,t} is fixed. The plain iteration x <- map(x) can diverge (a period-2 oscillation
+        # of m_t at stage 2 of the table's square row), hence Newton. (Natural coordinates for
+        # the unknowns too made Newton steps leave the positive-definite cone when the stages
+        # become nearly collinear; log U_tt with a Q residual is flat as U_tt -> 0 and stalled.)
+        # The earlier columns are kept from their own solves rather than re-factorised from Q:
+        # nearly collinear stages make delta Q numerically semi-definite.
+        U_prev = U_all[:t, :t].copy()
 
-        def set_state(x, t=t, U_prev=U_prev):
-            m[t] = x[0]
-            col = np.append(x[1 : t + 1], math.exp(x[t + 1]))
+        def residual(x, t=t, learn=learn, U_prev=U_prev):
+            if x[-1] <= 0.0 or abs(x[t + 1]) < 1e-150:  # need chi_tt > 0 and U_tt != 0
+                return None
             U = np.zeros((t + 1, t + 1))
             U[:t, :t] = U_prev
-            U[:, t] = col
-            Qcol = (U.T @ col) / delta  # column t of Q = U^T U / delta
+            U[:, t] = x[1 : t + 2]
+            Qcol = (U.T @ U[:, t]) / delta  # column t of Q = U^T U / delta
+            m[t] = x[0]
             Q[: t + 1, t] = Q[t, : t + 1] = Qcol
             chi[: t + 1, t] = x[t + 2 :]
-            return U, Qcol
-
-        def residual(x, t=t, learn=learn, U_prev=U_prev, natural=False):
-            U, Qcol = set_state(x)
             m_new, Q_new, chi_new = sweep(t, U, learn)
-            if natural:  # plain map(x) - x, for the final check
-                return np.concatenate([[m_new - x[0]], Q_new - Qcol, chi_new - x[t + 2 :]])
-            col_new = solve_triangular(U_prev, delta * Q_new[:t], trans="T", lower=False)
-            var_new = delta * Q_new[t] - col_new @ col_new
-            # A non-positive new conditional variance (possible only far from the fixed point)
-            # is mapped to a large finite residual so that the trust region shrinks.
-            r_tt = math.log(max(var_new, 1e-300)) - 2.0 * x[t + 1]
-            return np.concatenate([[m_new - x[0]], col_new - U[:t, t], [r_tt], chi_new - x[t + 2 :]])
+            return np.concatenate([[m_new - x[0]], Q_new - Qcol, chi_new - x[t + 2 :]])
 
-        # Start: the previous stage's m and Q_tt, no overlaps, and chi_tt at its exact value.
+        # Start: the previous stage's m and Q_tt (stage 1: Q = min(1, chi^2), the size of
+        # chi^2 (mh^2 + chih) with O(1) hats, which follows chi ~ 1/lam at large lam), no
+        # overlaps, and chi_tt at its exact value.
+        chi_start = _square_chi_tt(alpha, delta, lams[t])
+        q_start = min(1.0, chi_start**2) if t == 0 else Q[t - 1, t - 1]
         # For the square loss Qh_tt = alpha delta / (2 + delta chi_tt) whatever the other
         # parameters (z_t depends on xi_t only through h_t), so chi_tt = 1 / (Qh_tt + lam_t)
         # is the positive root of a quadratic; starting there matters when chi_tt is large
-        # (lam -> 0 with alpha <= 1), where a start at chi = O(1) can stall the solver.
-        q0 = 1.0 if t == 0 else Q[t - 1, t - 1]
+        # (lam -> 0 with alpha <= 1).
         x0 = np.concatenate(
             [
                 [0.0 if t == 0 else m[t - 1]],
                 np.zeros(t),
-                [0.5 * math.log(delta * q0)],
+                [math.sqrt(delta * q_start)],
                 np.zeros(t),
-                [_square_chi_tt(alpha, delta, lams[t])],
+                [chi_start],
             ]
         )
-        sol = optimize.root(residual, x0, method="hybr", options={"xtol": tol, "maxfev": 200 * (t + 2)})
-        # Final check in natural coordinates, relative to O(1); this call also leaves the state
-        # (order parameters, bias, hats) at the solution.
-        r_nat = residual(sol.x, natural=True)
-        x_nat = np.concatenate([[m[t]], Q[: t + 1, t], chi[: t + 1, t]])
-        res = np.max(np.abs(r_nat) / np.maximum(1.0, np.abs(x_nat)))
-        if not np.all(np.isfinite(sol.x)) or res > 10.0 * tol:
-            raise ConvergenceError(f"square SE stage {t + 1}: {sol.message} (residual {res:.2e})")
+
+        def scales(x, t=t):
+            # Natural sizes: |m_t| <= sqrt(Q_tt) (Cauchy-Schwarz, |v|^2 = N), |Q_kt| <=
+            # sqrt(Q_kk Q_tt); U_{.,t} is measured by its norm sqrt(delta Q_tt) and chi_kt by
+            # sqrt(chi_kk chi_tt). Floors only guard against division by zero.
+            Qtt = max(x[1 : t + 2] @ x[1 : t + 2] / delta, 1e-300)
+            chitt = max(x[-1], 1e-300)
+            sQ = np.sqrt(np.append(np.diag(Q)[:t] * Qtt, Qtt * Qtt))
+            schi = np.sqrt(np.append(np.diag(chi)[:t] * chitt, chitt * chitt))
+            x_size = np.concatenate([[math.sqrt(Qtt)], np.full(t + 1, math.sqrt(delta * Qtt)), schi])
+            r_size = np.concatenate([[math.sqrt(Qtt)], sQ, schi])
+            return x_size, r_size
+
+        x = _damped_newton(residual, x0, scales, tol, what=f"square SE stage {t + 1}")
+        residual(x)  # leave the state (order parameters, bias, hats) at the solution
+        U_all[: t + 1, t] = x[1 : t + 2]
 
     eps = generalization_error(m, b, np.diag(Q), delta, rho)
-    return dict(eps=eps, m=m, b=b, Q=Q, chi=chi, mh=mh, Qh=Qh, chih=chih)
+    return {"eps": eps, "m": m, "b": b, "Q": Q, "chi": chi, "mh": mh, "Qh": Qh, "chih": chih}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -463,6 +587,9 @@ def _square_chi_tt(alpha, delta, lam):
 
 def square_stage1_closed_form(alpha, delta, rho, theta, lam, theta_plus=None, theta_minus=None):
     """0-SD with square loss and a learned bias in closed form (docs/square_loss_closed_form.md).
+
+    Written for symmetric noise ``theta``; the same formulas hold for class-conditional flips
+    (``theta_plus``, ``theta_minus``), which only change E[y_pm], A and D below.
 
     With c = delta chi and kappa = c / (2 + c), the proximal step is z = kappa (y_pm - h),
     y_pm = 2 y - 1 in {-1, +1}. Then
@@ -490,5 +617,6 @@ def square_stage1_closed_form(alpha, delta, rho, theta, lam, theta_plus=None, th
     Q = (m * m + alpha * kappa**2 * D / delta) / (1.0 - alpha * kappa**2)
     mh = m / chi  # m = mh / (Qh + lam) = mh chi
     chih = alpha / (delta * chi**2) * kappa**2 * (D + delta * Q)  # E[z^2] = kappa^2 (D + delta Q)
+    m, Q, b, mh, chih = float(m), float(Q), float(b), float(mh), float(chih)
     eps = float(generalization_error(m, b, Q, delta, rho))
-    return dict(eps=eps, m=m, Q=Q, chi=chi, b=b, mh=mh, Qh=Qh, chih=chih)
+    return {"eps": eps, "m": m, "Q": Q, "chi": chi, "b": b, "mh": mh, "Qh": Qh, "chih": chih}

@@ -4,6 +4,8 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "sdgmm/error.hpp"
@@ -250,10 +252,26 @@ Method resolve_method(MethodChoice choice, int T) {
   return T <= 3 ? Method::tensor : Method::qmc;
 }
 
+void validate(const TheoryOptions& o) {
+  auto need = [](bool ok, const std::string& name, const std::string& what, double got) {
+    if (!ok) throw std::invalid_argument(name + " " + what + " (got " + std::to_string(got) + ")");
+  };
+  const IntegrationOptions& i = o.integration;
+  need(i.gh_nodes >= 2 && i.gh_nodes <= 400, "gh_nodes", "must lie in [2, 400]", i.gh_nodes);
+  need(i.split_nodes >= 2 && i.split_nodes <= 400, "split_nodes", "must lie in [2, 400]", i.split_nodes);
+  need(i.qmc_points >= 2, "qmc_points", "must be >= 2", i.qmc_points);
+  need(i.qmc_replicates >= 2, "qmc_replicates", "must be >= 2 (their spread is the error estimate)", i.qmc_replicates);
+  need(i.mc_samples >= 1, "mc_samples", "must be >= 1", i.mc_samples);
+  need(o.fixed_point.tol > 0.0 && std::isfinite(o.fixed_point.tol), "tol", "must be a finite number > 0", o.fixed_point.tol);
+  need(o.fixed_point.max_iter >= 1, "max_iter", "must be >= 1", o.fixed_point.max_iter);
+  need(o.threads >= 0, "threads", "must be >= 0 (0 = all cores)", o.threads);
+}
+
 TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Stage>& stages, Loss loss,
                                    const TheoryOptions& options) {
   validate(problem);
   validate(stages);
+  validate(options);
   TheoryOptions opt = options;
   opt.integration.method = resolve_method(opt.method, static_cast<int>(stages.size()));
   switch (opt.integration.method) {

@@ -35,6 +35,9 @@ struct TheoryResult {
   std::vector<bool> converged;  // a stage whose fixed point failed, and all after it, are NaN
 };
 
+// Throws std::invalid_argument naming the first bad setting.
+void validate(const TheoryOptions& options);
+
 TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Stage>& stages, Loss loss,
                                    const TheoryOptions& options = {});
 

@@ -1,0 +1,97 @@
+// nanobind module sdgmm._core: type translation only. Strings become enums through the C++
+// parsers, std::invalid_argument becomes ValueError, Eigen arrays become NumPy arrays.
+#include <nanobind/eigen/dense.h>
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "sdgmm/state_evolution.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+using namespace sdgmm;
+
+namespace {
+
+MethodChoice parse_method(const std::string& name) {
+  if (name == "auto") return MethodChoice::automatic;
+  if (name == "tensor") return MethodChoice::tensor;
+  if (name == "qmc") return MethodChoice::qmc;
+  if (name == "mc") return MethodChoice::mc;
+  throw std::invalid_argument("method must be 'auto', 'tensor', 'qmc' or 'mc' (got '" + name + "')");
+}
+
+}  // namespace
+
+NB_MODULE(_core, mod) {
+  nb::class_<Problem>(mod, "Problem")
+      .def(
+          "__init__",
+          [](Problem* self, double alpha, double delta, double rho, double theta, std::optional<double> theta_plus,
+             std::optional<double> theta_minus) {
+            Problem p{alpha, delta, rho, theta, theta_plus, theta_minus};
+            validate(p);
+            new (self) Problem(p);
+          },
+          "alpha"_a, "delta"_a, "rho"_a = 0.5, "theta"_a = 0.0, "theta_plus"_a = nb::none(),
+          "theta_minus"_a = nb::none())
+      .def_ro("alpha", &Problem::alpha)
+      .def_ro("delta", &Problem::delta)
+      .def_ro("rho", &Problem::rho)
+      .def_ro("theta", &Problem::theta)
+      .def_ro("theta_plus", &Problem::theta_plus)
+      .def_ro("theta_minus", &Problem::theta_minus);
+
+  nb::class_<Stage>(mod, "Stage")
+      .def(
+          "__init__",
+          [](Stage* self, double lam, std::optional<double> beta, bool hard, const std::string& bias, double bias_value) {
+            new (self) Stage{lam, hard ? Targets::hard : Targets::soft, beta, parse_bias(bias), bias_value};
+          },
+          "lam"_a, "beta"_a = nb::none(), "hard"_a = false, "bias"_a = "learn", "bias_value"_a = 0.0)
+      .def_ro("lam", &Stage::lam)
+      .def_ro("beta", &Stage::beta)
+      .def_prop_ro("hard", [](const Stage& s) { return s.targets == Targets::hard; })
+      .def_prop_ro("bias", [](const Stage& s) { return to_string(s.bias); })
+      .def_ro("bias_value", &Stage::bias_value);
+
+  nb::class_<TheoryResult>(mod, "TheoryResult")
+      .def_ro("method", &TheoryResult::method)
+      .def_ro("eps", &TheoryResult::eps)
+      .def_ro("eps_error", &TheoryResult::eps_error)
+      .def_ro("m", &TheoryResult::m)
+      .def_ro("b", &TheoryResult::b)
+      .def_ro("mh", &TheoryResult::mh)
+      .def_ro("Q", &TheoryResult::Q)
+      .def_ro("chi", &TheoryResult::chi)
+      .def_ro("Qh", &TheoryResult::Qh)
+      .def_ro("chih", &TheoryResult::chih)
+      .def_ro("iterations", &TheoryResult::iterations)
+      .def_ro("residual", &TheoryResult::residual)
+      .def_ro("converged", &TheoryResult::converged);
+
+  mod.def(
+      "solve_state_evolution",
+      [](const Problem& problem, const std::vector<Stage>& stages, const std::string& loss, const std::string& method,
+         int gh_nodes, int split_nodes, int qmc_points, int qmc_replicates, int mc_samples, std::uint64_t seed,
+         double tol, int max_iter, bool estimate_error, int threads) {
+        TheoryOptions opt;
+        opt.method = parse_method(method);
+        opt.integration = {Method::tensor, gh_nodes, split_nodes, qmc_points, qmc_replicates, mc_samples, seed};
+        opt.fixed_point.tol = tol;
+        opt.fixed_point.max_iter = max_iter;
+        opt.estimate_error = estimate_error;
+        opt.threads = threads;
+        const Loss l = parse_loss(loss);
+        nb::gil_scoped_release release;
+        return solve_state_evolution(problem, stages, l, opt);
+      },
+      "problem"_a, "stages"_a, "loss"_a, "method"_a, "gh_nodes"_a, "split_nodes"_a, "qmc_points"_a,
+      "qmc_replicates"_a, "mc_samples"_a, "seed"_a, "tol"_a, "max_iter"_a, "estimate_error"_a, "threads"_a);
+
+  mod.def("resolve_method", [](const std::string& method, int T) {
+    const Method m = resolve_method(parse_method(method), T);
+    return std::string(m == Method::tensor ? "tensor" : m == Method::qmc ? "qmc" : "mc");
+  });
+}

@@ -1,0 +1,8 @@
+"""sdgmm: exact theory and practice of multi-stage self-distillation on a noisy Gaussian mixture."""
+
+from sdgmm._core import Problem, Stage
+from sdgmm.errors import ConvergenceError
+from sdgmm.theory import TheoryResult, make_stages, theory
+
+__version__ = "0.1.0"
+__all__ = ["ConvergenceError", "Problem", "Stage", "TheoryResult", "make_stages", "theory", "__version__"]

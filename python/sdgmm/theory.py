@@ -1,0 +1,219 @@
+"""State evolution of T-stage self-distillation (theory.md section 4), computed by the C++ core."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from sdgmm import _core
+from sdgmm.errors import ConvergenceError
+
+LOSSES = ("logistic", "square")
+BIASES = ("learn", "fix_first", "fixed")
+METHODS = ("auto", "tensor", "qmc", "mc")
+
+
+def make_stages(lam, beta=None, hard=False, bias="learn", bias_value=0.0) -> list:
+    """Stages from per-stage lists, as the paper writes them.
+
+    ``lam`` holds one value per stage (a scalar means one stage). ``beta`` holds the temperatures
+    of stages 2..T (T - 1 values; a scalar is repeated) and is ignored when ``hard``. ``bias`` is
+    the policy of stages 2..T ('learn', 'fix_first' or 'fixed'); stage 1 learns its bias unless
+    the policy is 'fixed', in which case every stage uses ``bias_value``.
+    """
+    lams = [float(v) for v in np.atleast_1d(lam)]
+    if not lams:
+        raise ValueError("lam must hold at least one value (one per stage)")
+    if bias not in BIASES:
+        raise ValueError(f"bias must be one of {BIASES} (got {bias!r})")
+    T = len(lams)
+    if hard or T == 1:
+        if beta is not None and not hard and np.size(beta) > 0:
+            raise ValueError("beta must not be given for a single stage: stage 1 trains on the noisy labels")
+        betas = [None] * (T - 1)
+    else:
+        if beta is None:
+            raise ValueError(f"beta is required for soft labels: {T - 1} value(s), one for each of stages 2..{T}")
+        betas = [float(v) for v in np.atleast_1d(beta)]
+        if len(betas) == 1:
+            betas = betas * (T - 1)
+        if len(betas) != T - 1:
+            raise ValueError(f"beta must hold {T - 1} value(s), one for each of stages 2..{T} (got {len(betas)})")
+    first_bias = "fixed" if bias == "fixed" else "learn"
+    stages = [_core.Stage(lams[0], bias=first_bias, bias_value=bias_value)]
+    for lam_t, beta_t in zip(lams[1:], betas):
+        stages.append(_core.Stage(lam_t, beta=beta_t, hard=hard, bias=bias, bias_value=bias_value))
+    return stages
+
+
+@dataclass(frozen=True)
+class TheoryResult:
+    """Per-stage order parameters and generalisation errors of one state-evolution solve.
+
+    Vectors have one entry per stage; ``Q`` is symmetric, ``chi``, ``Qh`` and ``chih`` are filled
+    on and above the diagonal (entry [k, t] couples stage k <= t). ``eps_error`` estimates the
+    integration error of ``eps``: the change from a 2/3-size rule (tensor), the standard error of
+    the replicates (qmc), or NaN (mc).
+    """
+
+    problem: _core.Problem
+    stages: list
+    loss: str
+    method: str
+    eps: np.ndarray
+    eps_error: np.ndarray
+    m: np.ndarray
+    b: np.ndarray
+    mh: np.ndarray
+    Q: np.ndarray
+    chi: np.ndarray
+    Qh: np.ndarray
+    chih: np.ndarray
+    iterations: np.ndarray
+    residual: np.ndarray
+    converged: np.ndarray
+    seconds: float = field(default=math.nan)
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.eps)
+
+    def rows(self) -> list[dict]:
+        """One dict per stage with its scalar fields."""
+        out = []
+        for t, st in enumerate(self.stages):
+            out.append(
+                {
+                    "stage": t + 1,
+                    "lam": st.lam,
+                    "beta": ("hard" if st.hard else st.beta) if t > 0 else None,
+                    "bias_policy": st.bias,
+                    "eps": self.eps[t],
+                    "eps_error": self.eps_error[t],
+                    "m": self.m[t],
+                    "b": self.b[t],
+                    "Q": self.Q[t, t],
+                    "chi": self.chi[t, t],
+                    "iterations": int(self.iterations[t]),
+                    "residual": self.residual[t],
+                    "converged": bool(self.converged[t]),
+                }
+            )
+        return out
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows())
+
+    def to_dict(self) -> dict:
+        """Plain-Python dict (JSON-serialisable) with the problem, settings and all arrays."""
+        p = self.problem
+        return {
+            "problem": {
+                "alpha": p.alpha,
+                "delta": p.delta,
+                "rho": p.rho,
+                "theta": p.theta,
+                "theta_plus": p.theta_plus,
+                "theta_minus": p.theta_minus,
+            },
+            "loss": self.loss,
+            "method": self.method,
+            "stages": [
+                {"lam": s.lam, "beta": s.beta, "hard": s.hard, "bias": s.bias, "bias_value": s.bias_value}
+                for s in self.stages
+            ],
+            **{k: _jsonable(getattr(self, k)) for k in ("eps", "eps_error", "m", "b", "mh", "Q", "chi", "Qh", "chih")},
+            "iterations": [int(v) for v in self.iterations],
+            "residual": _jsonable(self.residual),
+            "converged": [bool(v) for v in self.converged],
+            "seconds": self.seconds,
+        }
+
+
+def _jsonable(a):
+    a = np.asarray(a, dtype=float)
+    return [None if not math.isfinite(v) else float(v) for v in a.ravel()] if a.ndim == 1 else [
+        _jsonable(row) for row in a
+    ]
+
+
+def theory(
+    problem: _core.Problem,
+    stages: Sequence,
+    loss: str = "logistic",
+    *,
+    method: str = "auto",
+    gh_nodes: int = 16,
+    split_nodes: int = 16,
+    qmc_points: int = 2048,
+    qmc_replicates: int = 8,
+    mc_samples: int = 10_000,
+    seed: int = 1,
+    tol: float = 1e-11,
+    max_iter: int = 1000,
+    estimate_error: bool = True,
+    threads: int = 0,
+    on_nonconvergence: str = "raise",
+) -> TheoryResult:
+    """Solve the state evolution of ``len(stages)``-stage self-distillation.
+
+    method: 'tensor' (Gauss-Hermite product rule, split at hard-label jumps), 'qmc' (scrambled
+        Sobol over the earlier stages' coordinates, ``qmc_replicates`` independent scrambles),
+        'mc' (the reference: ``mc_samples`` common random numbers, damping 0.9, tolerance 1e-7)
+        or 'auto' (tensor for T <= 3, else qmc).
+    on_nonconvergence: 'raise' (ConvergenceError carrying the partial result) or 'warn'
+        (RuntimeWarning; the failed stage and those after it are NaN).
+    """
+    import time
+
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES} (got {loss!r})")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} (got {method!r})")
+    if on_nonconvergence not in ("raise", "warn"):
+        raise ValueError(f"on_nonconvergence must be 'raise' or 'warn' (got {on_nonconvergence!r})")
+    if isinstance(stages, _core.Stage):
+        stages = [stages]
+    stages = list(stages)
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0 (got {seed})")
+    start = time.perf_counter()
+    core = _core.solve_state_evolution(
+        problem, stages, loss, method, gh_nodes, split_nodes, qmc_points, qmc_replicates, mc_samples, seed,
+        tol, max_iter, estimate_error, threads,
+    )
+    res = TheoryResult(
+        problem=problem,
+        stages=stages,
+        loss=loss,
+        method=core.method,
+        eps=np.asarray(core.eps),
+        eps_error=np.asarray(core.eps_error),
+        m=np.asarray(core.m),
+        b=np.asarray(core.b),
+        mh=np.asarray(core.mh),
+        Q=np.asarray(core.Q),
+        chi=np.asarray(core.chi),
+        Qh=np.asarray(core.Qh),
+        chih=np.asarray(core.chih),
+        iterations=np.asarray(core.iterations, dtype=int),
+        residual=np.asarray(core.residual),
+        converged=np.asarray(core.converged, dtype=bool),
+        seconds=time.perf_counter() - start,
+    )
+    if not res.converged.all():
+        t = int(np.argmin(res.converged)) + 1
+        msg = (
+            f"state evolution did not converge at stage {t} of {res.n_stages} "
+            f"(residual {res.residual[t - 1]:.2e} after {res.iterations[t - 1]} iterations, tol {tol:g})"
+        )
+        if on_nonconvergence == "raise":
+            raise ConvergenceError(msg, res)
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    return res
