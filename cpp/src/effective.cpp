@@ -62,14 +62,16 @@ void split_children(double a, const IntegrationOptions& opt, std::vector<Child>&
 
 // QMC rule at a jump: one child on each side, drawn by inverting the truncated normal CDF with
 // the particle's own uniform, weighted by the side's probability (positive weights).
-void split_sample(double a, double u, std::vector<Child>& out) {
+// A side less likely than `prune` is dropped: that biases the expectation by at most `prune`
+// per particle, and keeps the 2^(hard stages) growth to the particles near a jump.
+void split_sample(double a, double u, double prune, std::vector<Child>& out) {
   const double p_lower = normal_cdf(a), p_upper = normal_cdf(-a);
-  if (p_lower > 0.0) out.push_back({normal_quantile(u * p_lower), p_lower, 0.0});
-  if (p_upper > 0.0) out.push_back({normal_upper_quantile((1.0 - u) * p_upper), p_upper, 1.0});
+  if (p_lower > prune) out.push_back({normal_quantile(u * p_lower), p_lower, 0.0});
+  if (p_upper > prune) out.push_back({normal_upper_quantile((1.0 - u) * p_upper), p_upper, 1.0});
 }
 
 // Children of particle p along the new coordinate; `jump` is NaN when the next target is smooth.
-void children(const ParticleSet& in, std::size_t p, double jump, bool inner, const IntegrationOptions& opt,
+void children(const ParticleSet& in, std::size_t p, double jump, const IntegrationOptions& opt,
               const Eigen::MatrixXd& samples, std::vector<Child>& out) {
   out.clear();
   const int k = in.dims;
@@ -77,14 +79,12 @@ void children(const ParticleSet& in, std::size_t p, double jump, bool inner, con
     case Method::mc:
       out.push_back({samples(in.point[p], k), 1.0, kFree});
       return;
-    case Method::qmc:
-      if (!inner) {
-        const double u = samples(in.point[p], k);
-        if (std::isnan(jump)) out.push_back({normal_quantile(u), 1.0, kFree});
-        else split_sample(jump, u, out);
-        return;
-      }
-      [[fallthrough]];  // qmc integrates each stage's own coordinate by Gauss-Hermite
+    case Method::qmc: {
+      const double u = samples(in.point[p], k);
+      if (std::isnan(jump)) out.push_back({normal_quantile(u), 1.0, kFree});
+      else split_sample(jump, u, opt.prune, out);
+      return;
+    }
     case Method::tensor:
       if (std::isnan(jump)) {
         const Rule1D& gh = gauss_hermite(opt.gh_nodes);
@@ -95,8 +95,6 @@ void children(const ParticleSet& in, std::size_t p, double jump, bool inner, con
       return;
   }
 }
-
-double prune_level(const IntegrationOptions& opt) { return opt.method == Method::tensor ? opt.prune : 0.0; }
 
 template <class L>
 ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next, const IntegrationOptions& opt,
@@ -109,9 +107,9 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
     const double A = f.offset(in, p);
     const double y = in.target[p];
     const double jump = hard ? (zero_crossing_field<L>(y, f.c) - A) / U_tt : kFree;
-    children(in, p, jump, false, opt, samples, kids);
+    children(in, p, jump, opt, samples, kids);
     for (const Child& c : kids) {
-      if (std::abs(in.weight[p] * c.weight) < prune_level(opt)) continue;
+      if (opt.method == Method::tensor && std::abs(in.weight[p] * c.weight) < opt.prune) continue;
       const double h = A + U_tt * c.xi;
       const double u = L::prox(h, y, f.c, h).u;
       append(out, in, p, c, std::isnan(c.target) ? next_target<L>(u, next) : c.target);
@@ -122,26 +120,41 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
 }
 
 template <class L>
-StageMoments moments(const ParticleSet& w, const StageField& f, std::vector<double>& guess) {
-  const int t = w.dims;  // the stage's own coordinate is xi_t (index t - 1)
-  const std::size_t nz = w.z.size();
+StageMoments moments(const ParticleSet& outer, const StageField& f, const IntegrationOptions& opt,
+                     const Eigen::MatrixXd& samples, std::vector<double>& guess) {
+  const int k_own = outer.dims;  // index of xi_t
+  const std::size_t nz = outer.z.size();
+  const bool sampled = opt.method == Method::mc;
+  const Rule1D& gh = gauss_hermite(opt.method == Method::qmc ? opt.qmc_gh_nodes : opt.gh_nodes);
+  const std::size_t n_inner = sampled ? 1 : gh.x.size();
   StageMoments mo;
-  mo.z_xi.assign(t, 0.0);
+  mo.z_xi.assign(k_own + 1, 0.0);
   mo.z_z.assign(nz, 0.0);
-  if (guess.size() != w.size()) guess.assign(w.size(), std::numeric_limits<double>::quiet_NaN());
+  if (guess.size() != outer.size() * n_inner)
+    guess.assign(outer.size() * n_inner, std::numeric_limits<double>::quiet_NaN());
   const double U_tt = f.U.back();
-  for (std::size_t p = 0; p < w.size(); ++p) {
-    const double h = f.offset(w, p) + U_tt * w.xi[t - 1][p];
-    const Prox pr = L::prox(h, w.target[p], f.c, std::isnan(guess[p]) ? h : guess[p]);
-    guess[p] = pr.u;
-    const double wt = w.weight[p];
-    const double z = pr.u - h, wz = wt * z;
-    for (int k = 0; k < t; ++k) mo.z_xi[k] += wz * w.xi[k][p];
-    for (std::size_t k = 0; k < nz; ++k) mo.z_z[k] += wz * w.z[k][p];
-    mo.zz += wz * z;
-    mo.s_z += wz * w.s[p];
-    mo.z += wz;
-    mo.dzdh += wt * (pr.dudh - 1.0);
+  for (std::size_t p = 0; p < outer.size(); ++p) {
+    const double A = f.offset(outer, p), y = outer.target[p];
+    // Inner sums over xi_t: E_t[z], E_t[z xi_t], E_t[z^2], E_t[dz/dh].
+    double S0 = 0.0, S1 = 0.0, S2 = 0.0, Sd = 0.0;
+    for (std::size_t j = 0; j < n_inner; ++j) {
+      const double x = sampled ? samples(outer.point[p], k_own) : gh.x[j];
+      const double w = sampled ? 1.0 : gh.w[j];
+      const double h = A + U_tt * x;
+      double& g = guess[p * n_inner + j];
+      const Prox pr = L::prox(h, y, f.c, std::isnan(g) ? h : g);
+      g = pr.u;
+      const double z = pr.u - h;
+      S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * (pr.dudh - 1.0);
+    }
+    const double wt = outer.weight[p];
+    for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S0 * outer.xi[k][p];
+    mo.z_xi[k_own] += wt * S1;
+    for (std::size_t k = 0; k < nz; ++k) mo.z_z[k] += wt * S0 * outer.z[k][p];
+    mo.zz += wt * S2;
+    mo.s_z += wt * S0 * outer.s[p];
+    mo.z += wt * S0;
+    mo.dzdh += wt * Sd;
   }
   return mo;
 }
@@ -179,28 +192,16 @@ ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& 
   return set;
 }
 
-ParticleSet with_inner_coordinate(const ParticleSet& outer, const IntegrationOptions& opt,
-                                  const Eigen::MatrixXd& samples) {
-  ParticleSet out = empty_like(outer, 0);
-  std::vector<Child> kids;
-  for (std::size_t p = 0; p < outer.size(); ++p) {
-    children(outer, p, kFree, true, opt, samples, kids);
-    for (const Child& c : kids) {
-      if (std::abs(outer.weight[p] * c.weight) < prune_level(opt)) continue;
-      append(out, outer, p, c, outer.target[p]);
-    }
-  }
-  return out;
-}
-
 ParticleSet freeze_stage(const ParticleSet& outer, const StageField& field, Loss loss, const Stage& next,
                          const IntegrationOptions& opt, const Eigen::MatrixXd& samples) {
   return loss == Loss::logistic ? freeze<LogisticLoss>(outer, field, next, opt, samples)
                                 : freeze<SquareLoss>(outer, field, next, opt, samples);
 }
 
-StageMoments stage_moments(const ParticleSet& work, const StageField& field, Loss loss, std::vector<double>& guess) {
-  return loss == Loss::logistic ? moments<LogisticLoss>(work, field, guess) : moments<SquareLoss>(work, field, guess);
+StageMoments stage_moments(const ParticleSet& outer, const StageField& field, Loss loss, const IntegrationOptions& opt,
+                           const Eigen::MatrixXd& samples, std::vector<double>& guess) {
+  return loss == Loss::logistic ? moments<LogisticLoss>(outer, field, opt, samples, guess)
+                                : moments<SquareLoss>(outer, field, opt, samples, guess);
 }
 
 }  // namespace sdgmm

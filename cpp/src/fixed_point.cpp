@@ -21,6 +21,8 @@ FixedPointReport solve_fixed_point(const FixedPointMap& G, Eigen::VectorXd& x, c
   Eigen::VectorXd f = *gx - x;
   rep.residual = scaled_residual(x, f);
   std::vector<Eigen::VectorXd> dX, dF;  // Anderson history of iterate and residual differences
+  double best = rep.residual;
+  int since_best = 0;
 
   while (rep.residual > opt.tol && rep.iterations < opt.max_iter) {
     ++rep.iterations;
@@ -52,6 +54,9 @@ FixedPointReport solve_fixed_point(const FixedPointMap& G, Eigen::VectorXd& x, c
     x = x_new;
     f = f_new;
     rep.residual = res_new;
+    // Stalled at a rounding floor (e.g. nearly collinear stages): stop and report, do not spin.
+    if (res_new < 0.5 * best) best = res_new, since_best = 0;
+    else if (++since_best >= opt.stall_iter) break;
   }
   rep.converged = rep.residual <= opt.tol;
   return rep;

@@ -151,7 +151,33 @@ TheoryResult empty_result(int T, Method method) {
   r.iterations.assign(T, 0);
   r.residual.assign(T, kNaN);
   r.converged.assign(T, false);
+  r.collapsed.assign(T, false);
   return r;
+}
+
+// Probability that the stage about to be trained has target 1: sum of weights times targets.
+double target_mass(const ParticleSet& set) {
+  double mass = 0.0;
+  for (std::size_t p = 0; p < set.size(); ++p) mass += set.weight[p] * set.target[p];
+  return mass;
+}
+
+// A logistic stage that learns its bias on targets of a single class has no minimiser: its bias
+// runs to -inf (or +inf), w to 0, and it predicts that class everywhere. That limit is exact and
+// reported as `collapsed`, with eps = rho (all predicted -1) or 1 - rho. Hard-label SD with a
+// learned bias reaches it under class imbalance (theory.md section 4, rows 5-6).
+bool record_collapse(const Problem& p, int t, double mass, TheoryResult& res) {
+  constexpr double kSingleClass = 1e-13;
+  if (mass > kSingleClass && mass < 1.0 - kSingleClass) return false;
+  const bool negative = mass <= kSingleClass;
+  res.eps[t] = negative ? p.rho : 1.0 - p.rho;
+  res.eps_error[t] = 0.0;
+  res.m[t] = 0.0;
+  res.Q(t, t) = 0.0;
+  res.b[t] = negative ? -INFINITY : INFINITY;
+  res.collapsed[t] = res.converged[t] = true;
+  res.residual[t] = 0.0;
+  return true;
 }
 
 // One full stage-by-stage solve with one integration rule.
@@ -163,12 +189,21 @@ TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss
   TheoryResult res = empty_result(T, integ.method);
   ParticleSet outer = initial_particles(p, integ, samples);
   for (int t = 0; t < T; ++t) {
-    const ParticleSet work = with_inner_coordinate(outer, integ, samples);
+    if (loss == Loss::logistic && stages[t].bias == BiasPolicy::learn) {
+      if (record_collapse(p, t, target_mass(outer), res)) {
+        // Its logits are all -inf (+inf): the next targets are that class again, hard or soft
+        // with beta > 0. Other continuations (beta = 0, a fixed bias) are not modelled.
+        const bool continues = t + 1 < T && stages[t + 1].bias == BiasPolicy::learn &&
+                               (stages[t + 1].targets == Targets::hard || *stages[t + 1].beta > 0.0);
+        if (!continues) break;
+        continue;
+      }
+    }
     std::vector<double> guess;
     const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
       const auto field = sd.set_stage(t, x);
       if (!field) return std::nullopt;
-      return sd.next_x(t, stage_moments(work, *field, loss, guess), x);
+      return sd.next_x(t, stage_moments(outer, *field, loss, integ, samples, guess), x);
     };
     Eigen::VectorXd x = sd.initial_x(t);
     const FixedPointReport rep = solve_fixed_point(G, x, fp);
@@ -211,6 +246,7 @@ TheoryResult average(const std::vector<TheoryResult>& reps) {
   for (const TheoryResult& r : reps) {
     for (std::size_t t = 0; t < r.converged.size(); ++t) {
       out.converged[t] = out.converged[t] && r.converged[t];
+      out.collapsed[t] = out.collapsed[t] && r.collapsed[t];
       out.iterations[t] = std::max(out.iterations[t], r.iterations[t]);
       out.residual[t] = std::max(out.residual[t], r.residual[t]);
     }
@@ -258,6 +294,8 @@ void validate(const TheoryOptions& o) {
   };
   const IntegrationOptions& i = o.integration;
   need(i.gh_nodes >= 2 && i.gh_nodes <= 400, "gh_nodes", "must lie in [2, 400]", i.gh_nodes);
+  need(i.qmc_gh_nodes >= 2 && i.qmc_gh_nodes <= 400, "qmc_gh_nodes", "must lie in [2, 400]", i.qmc_gh_nodes);
+  need(i.prune >= 0.0 && i.prune < 1e-3, "prune", "must lie in [0, 1e-3)", i.prune);
   need(i.split_nodes >= 2 && i.split_nodes <= 400, "split_nodes", "must lie in [2, 400]", i.split_nodes);
   need(i.qmc_points >= 2, "qmc_points", "must be >= 2", i.qmc_points);
   need(i.qmc_replicates >= 2, "qmc_replicates", "must be >= 2 (their spread is the error estimate)", i.qmc_replicates);
@@ -277,7 +315,7 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
   switch (opt.integration.method) {
     case Method::mc: {
       // The reference's iteration: damping 0.9 on the old iterate, tolerance 1e-7.
-      const FixedPointOptions reference{1e-7, 20000, 0, 0.9};
+      const FixedPointOptions reference{1e-7, 20000, 0, 0.9, 20000};
       return solve_once(problem, stages, loss, opt.integration, reference);
     }
     case Method::qmc:

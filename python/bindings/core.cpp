@@ -69,16 +69,18 @@ NB_MODULE(_core, mod) {
       .def_ro("chih", &TheoryResult::chih)
       .def_ro("iterations", &TheoryResult::iterations)
       .def_ro("residual", &TheoryResult::residual)
-      .def_ro("converged", &TheoryResult::converged);
+      .def_ro("converged", &TheoryResult::converged)
+      .def_ro("collapsed", &TheoryResult::collapsed);
 
   mod.def(
       "solve_state_evolution",
       [](const Problem& problem, const std::vector<Stage>& stages, const std::string& loss, const std::string& method,
-         int gh_nodes, int split_nodes, int qmc_points, int qmc_replicates, int mc_samples, std::uint64_t seed,
-         double tol, int max_iter, bool estimate_error, int threads) {
+         int gh_nodes, int qmc_gh_nodes, int split_nodes, int qmc_points, int qmc_replicates, int mc_samples,
+         std::uint64_t seed, double prune, double tol, int max_iter, bool estimate_error, int threads) {
         TheoryOptions opt;
         opt.method = parse_method(method);
-        opt.integration = {Method::tensor, gh_nodes, split_nodes, qmc_points, qmc_replicates, mc_samples, seed};
+        opt.integration = {Method::tensor, gh_nodes,   qmc_gh_nodes, split_nodes, qmc_points,
+                           qmc_replicates, mc_samples, seed,         prune};
         opt.fixed_point.tol = tol;
         opt.fixed_point.max_iter = max_iter;
         opt.estimate_error = estimate_error;
@@ -87,8 +89,8 @@ NB_MODULE(_core, mod) {
         nb::gil_scoped_release release;
         return solve_state_evolution(problem, stages, l, opt);
       },
-      "problem"_a, "stages"_a, "loss"_a, "method"_a, "gh_nodes"_a, "split_nodes"_a, "qmc_points"_a,
-      "qmc_replicates"_a, "mc_samples"_a, "seed"_a, "tol"_a, "max_iter"_a, "estimate_error"_a, "threads"_a);
+      "problem"_a, "stages"_a, "loss"_a, "method"_a, "gh_nodes"_a, "qmc_gh_nodes"_a, "split_nodes"_a,
+      "qmc_points"_a, "qmc_replicates"_a, "mc_samples"_a, "seed"_a, "prune"_a, "tol"_a, "max_iter"_a, "estimate_error"_a, "threads"_a);
 
   mod.def("resolve_method", [](const std::string& method, int T) {
     const Method m = resolve_method(parse_method(method), T);

@@ -58,6 +58,10 @@ class TheoryResult:
     on and above the diagonal (entry [k, t] couples stage k <= t). ``eps_error`` estimates the
     integration error of ``eps``: the change from a 2/3-size rule (tensor), the standard error of
     the replicates (qmc), or NaN (mc).
+
+    ``collapsed[t]`` marks the exact limit of a logistic stage that learns its bias on targets of a
+    single class: the bias diverges (b = -inf or +inf), w vanishes (m = Q = 0) and the stage
+    predicts that class everywhere, so eps = rho or 1 - rho.
     """
 
     problem: _core.Problem
@@ -76,6 +80,7 @@ class TheoryResult:
     iterations: np.ndarray
     residual: np.ndarray
     converged: np.ndarray
+    collapsed: np.ndarray
     seconds: float = field(default=math.nan)
 
     @property
@@ -101,6 +106,7 @@ class TheoryResult:
                     "iterations": int(self.iterations[t]),
                     "residual": self.residual[t],
                     "converged": bool(self.converged[t]),
+                    "collapsed": bool(self.collapsed[t]),
                 }
             )
         return out
@@ -132,6 +138,7 @@ class TheoryResult:
             "iterations": [int(v) for v in self.iterations],
             "residual": _jsonable(self.residual),
             "converged": [bool(v) for v in self.converged],
+            "collapsed": [bool(v) for v in self.collapsed],
             "seconds": self.seconds,
         }
 
@@ -150,11 +157,13 @@ def theory(
     *,
     method: str = "auto",
     gh_nodes: int = 16,
+    qmc_gh_nodes: int = 10,
     split_nodes: int = 16,
-    qmc_points: int = 2048,
+    qmc_points: int = 1024,
     qmc_replicates: int = 8,
     mc_samples: int = 10_000,
     seed: int = 1,
+    prune: float = 1e-13,
     tol: float = 1e-11,
     max_iter: int = 1000,
     estimate_error: bool = True,
@@ -185,8 +194,8 @@ def theory(
         raise ValueError(f"seed must be >= 0 (got {seed})")
     start = time.perf_counter()
     core = _core.solve_state_evolution(
-        problem, stages, loss, method, gh_nodes, split_nodes, qmc_points, qmc_replicates, mc_samples, seed,
-        tol, max_iter, estimate_error, threads,
+        problem, stages, loss, method, gh_nodes, qmc_gh_nodes, split_nodes, qmc_points, qmc_replicates,
+        mc_samples, seed, prune, tol, max_iter, estimate_error, threads,
     )
     res = TheoryResult(
         problem=problem,
@@ -205,6 +214,7 @@ def theory(
         iterations=np.asarray(core.iterations, dtype=int),
         residual=np.asarray(core.residual),
         converged=np.asarray(core.converged, dtype=bool),
+        collapsed=np.asarray(core.collapsed, dtype=bool),
         seconds=time.perf_counter() - start,
     )
     if not res.converged.all():

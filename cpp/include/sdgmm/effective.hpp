@@ -1,9 +1,8 @@
 // The effective single-sample process of theory.md section 4, discretised as weighted particles.
 //
 // A ParticleSet holds points (xi_1..xi_k) of the Gaussian coordinates of the stages solved so
-// far, each with its label class, its weight, the frozen proximal outputs z_1..z_{k'} and the
-// target the next stage trains on. Stage t is solved on a working set whose last coordinate is
-// xi_t; once it has converged, the outer set grows by one coordinate and stage t is frozen.
+// far, each with its label class, its weight, the frozen proximal outputs z_1..z_k and the target
+// the next stage trains on. Once stage t has converged the set grows by xi_t and freezes z_t.
 //
 // How a coordinate is added (a CoordinateRule) is the whole difference between integration
 // methods: tensor Gauss-Hermite, randomised QMC or plain Monte Carlo. At a hard-label stage the
@@ -36,13 +35,16 @@ enum class Method { tensor, qmc, mc };
 
 struct IntegrationOptions {
   Method method = Method::tensor;
-  int gh_nodes = 16;        // Gauss-Hermite nodes per coordinate (tensor; inner one for qmc)
+  int gh_nodes = 16;        // Gauss-Hermite nodes per coordinate (tensor)
+  int qmc_gh_nodes = 10;    // Gauss-Hermite nodes on each stage's own coordinate (qmc)
   int split_nodes = 16;     // Gauss-Legendre nodes on each piece cut by a hard-label jump
-  int qmc_points = 2048;    // Sobol points per replicate (a power of 2 keeps the net balanced)
+  int qmc_points = 1024;    // Sobol points per replicate (a power of 2 keeps the net balanced)
   int qmc_replicates = 8;   // independent scrambles; their spread is the error estimate
   int mc_samples = 10000;   // plain Monte Carlo (reference mode)
   std::uint64_t seed = 1;
-  double prune = 1e-15;     // drop tensor particles with |weight| below this
+  // Tensor: drop particles with |weight| below this; qmc: drop a split side less likely than
+  // this. Either way the total weight dropped bounds the bias (<= 1e-8 at the default).
+  double prune = 1e-13;
 };
 
 // Each stage's affine cavity field: h_t = A + U_tt xi_t with
@@ -60,10 +62,6 @@ struct StageField {
 // with class probabilities for mc, as the reference does).
 ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& opt, const Eigen::MatrixXd& samples);
 
-// The working set of a stage: every particle gains xi_t (Gauss-Hermite children for tensor and
-// qmc, the row's own coordinate for mc). No split: stage t's integrand is smooth in xi_t.
-ParticleSet with_inner_coordinate(const ParticleSet& outer, const IntegrationOptions& opt, const Eigen::MatrixXd& samples);
-
 // The outer set of the next stage, with stage t (field, loss) frozen: every particle gains xi_t,
 // split where the next stage's hard target jumps, and z_t plus the next target are stored.
 ParticleSet freeze_stage(const ParticleSet& outer, const StageField& field, Loss loss, const Stage& next,
@@ -76,7 +74,10 @@ struct StageMoments {
   double zz = 0.0, s_z = 0.0, z = 0.0, dzdh = 0.0;
 };
 
-// Moments of the current stage over a working set; `guess` keeps per-particle prox warm starts.
-StageMoments stage_moments(const ParticleSet& work, const StageField& field, Loss loss, std::vector<double>& guess);
+// Moments of stage t = outer.dims + 1. Its own coordinate xi_t is integrated inside each outer
+// particle (Gauss-Hermite for tensor and qmc, the row's own sample for mc); stage t's integrand is
+// smooth in xi_t, so no split is needed. `guess` keeps per-node prox warm starts between calls.
+StageMoments stage_moments(const ParticleSet& outer, const StageField& field, Loss loss, const IntegrationOptions& opt,
+                           const Eigen::MatrixXd& samples, std::vector<double>& guess);
 
 }  // namespace sdgmm

@@ -15,6 +15,7 @@ struct FixedPointOptions {
   int max_iter = 1000;
   int anderson_depth = 6;  // 0: plain damped iteration
   double damping = 0.0;    // weight of the old iterate in damped steps: x <- d x + (1 - d) G(x)
+  int stall_iter = 100;    // give up after this many iterations without halving the residual
 };
 
 struct FixedPointReport {

@@ -33,6 +33,7 @@ struct TheoryResult {
   std::vector<int> iterations;
   std::vector<double> residual;
   std::vector<bool> converged;  // a stage whose fixed point failed, and all after it, are NaN
+  std::vector<bool> collapsed;  // exact single-class limit: b = -inf (+inf), m = Q = 0
 };
 
 // Throws std::invalid_argument naming the first bad setting.
