@@ -81,8 +81,10 @@ void children(const ParticleSet& in, std::size_t p, double jump, const Integrati
       return;
     case Method::qmc: {
       const double u = samples(in.point[p], k);
-      if (std::isnan(jump)) out.push_back({normal_quantile(u), 1.0, kFree});
-      else split_sample(jump, u, opt.prune, out);
+      if (std::isnan(jump))
+        out.push_back({normal_quantile(u), 1.0, kFree});
+      else
+        split_sample(jump, u, opt.prune, out);
       return;
     }
     case Method::tensor:
@@ -111,9 +113,9 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
     for (const Child& c : kids) {
       if (opt.method == Method::tensor && std::abs(in.weight[p] * c.weight) < opt.prune) continue;
       const double h = A + U_tt * c.xi;
-      const double u = L::prox(h, y, f.c, h).u;
-      append(out, in, p, c, std::isnan(c.target) ? next_target<L>(u, next) : c.target);
-      out.z.back().push_back(u - h);
+      const double z = L::prox(h, y, f.c, kFree).z;
+      append(out, in, p, c, std::isnan(c.target) ? next_target<L>(h + z, next) : c.target);
+      out.z.back().push_back(z);
     }
   }
   return out;
@@ -142,10 +144,10 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
       const double w = sampled ? 1.0 : gh.w[j];
       const double h = A + U_tt * x;
       double& g = guess[p * n_inner + j];
-      const Prox pr = L::prox(h, y, f.c, std::isnan(g) ? h : g);
-      g = pr.u;
-      const double z = pr.u - h;
-      S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * (pr.dudh - 1.0);
+      const Prox pr = L::prox(h, y, f.c, g);
+      g = pr.z;
+      const double z = pr.z;
+      S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * pr.dzdh;
     }
     const double wt = outer.weight[p];
     for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S0 * outer.xi[k][p];

@@ -1,15 +1,14 @@
 #include "sdgmm/integrate.hpp"
 
 #include <bit>
+#include <boost/math/special_functions/erf.hpp>
+#include <boost/random/sobol.hpp>
 #include <cmath>
 #include <map>
 #include <mutex>
 #include <numbers>
 #include <random>
 #include <stdexcept>
-
-#include <boost/math/special_functions/erf.hpp>
-#include <boost/random/sobol.hpp>
 
 namespace sdgmm {
 namespace {
@@ -30,7 +29,8 @@ Rule1D golub_welsch(int n, double (*offdiag)(int), double mu0) {
 
 const Rule1D& cached(std::map<int, Rule1D>& cache, int n, double (*offdiag)(int), double mu0) {
   static std::mutex mutex;
-  if (n < 1 || n > 400) throw std::invalid_argument("quadrature nodes must lie in [1, 400] (got " + std::to_string(n) + ")");
+  if (n < 1 || n > 400)
+    throw std::invalid_argument("quadrature nodes must lie in [1, 400] (got " + std::to_string(n) + ")");
   const std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(n);
   if (it == cache.end()) it = cache.emplace(n, golub_welsch(n, offdiag, mu0)).first;
@@ -80,8 +80,7 @@ Eigen::MatrixXd scrambled_sobol(int n, int d, std::uint64_t seed) {
     for (int j = 0; j < d; ++j) {
       const std::uint64_t x = engine();
       std::uint64_t y = 0;
-      for (int i = 0; i < 64; ++i)
-        y |= static_cast<std::uint64_t>(std::popcount(rows[j][i] & x) & 1) << (63 - i);
+      for (int i = 0; i < 64; ++i) y |= static_cast<std::uint64_t>(std::popcount(rows[j][i] & x) & 1) << (63 - i);
       y ^= shift[j];
       points(p, j) = (static_cast<double>(y >> 11) + 0.5) * 0x1.0p-53;  // in (0, 1)
     }

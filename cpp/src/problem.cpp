@@ -1,17 +1,25 @@
 #include "sdgmm/problem.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <stdexcept>
 
 namespace sdgmm {
+
+std::string shown(double value) {
+  char buf[32];
+  const auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;  // shortest round trip: -1e-09
+  return std::string(buf, end);
+}
+
 namespace {
 
 [[noreturn]] void fail(const std::string& name, const std::string& what, double value) {
-  throw std::invalid_argument(name + " " + what + " (got " + std::to_string(value) + ")");
+  throw std::invalid_argument(name + " " + what + " (got " + shown(value) + ")");
 }
 
 void require_finite(const std::string& name, double value) {
-  if (!std::isfinite(value)) throw std::invalid_argument(name + " must be a finite number (got " + std::to_string(value) + ")");
+  if (!std::isfinite(value)) fail(name, "must be a finite number", value);
 }
 
 void require_flip_rate(const std::string& name, double value) {
@@ -51,12 +59,15 @@ void validate(const std::vector<Stage>& stages) {
     if (st.lam <= 0.0) fail("lam" + at, "must be > 0", st.lam);
     if (i == 0) {
       if (st.beta) throw std::invalid_argument("beta of stage 1 must not be given: stage 1 trains on the noisy labels");
+      if (st.targets == Targets::hard)
+        throw std::invalid_argument("hard targets cannot apply to stage 1: stage 1 trains on the noisy labels");
       if (st.bias == BiasPolicy::fix_first)
-        throw std::invalid_argument("bias of stage 1 cannot be 'fix_first' (it is the stage whose bias is kept); use 'learn' or 'fixed'");
+        throw std::invalid_argument(
+            "bias of stage 1 cannot be 'fix_first' (it is the stage whose bias is kept); use 'learn' or 'fixed'");
     } else if (st.targets == Targets::soft) {
       if (!st.beta) throw std::invalid_argument("beta" + at + " is required for soft targets");
       require_finite("beta" + at, *st.beta);
-      if (*st.beta < 0.0) fail("beta" + at, "must be >= 0", *st.beta);
+      if (*st.beta <= 0.0) fail("beta" + at, "must be > 0 (use hard targets for beta -> inf)", *st.beta);
     } else if (st.beta) {
       throw std::invalid_argument("beta" + at + " must not be given for hard targets");
     }
@@ -87,9 +98,12 @@ std::string to_string(Loss loss) { return loss == Loss::logistic ? "logistic" : 
 std::string to_string(Targets t) { return t == Targets::soft ? "soft" : "hard"; }
 std::string to_string(BiasPolicy b) {
   switch (b) {
-    case BiasPolicy::learn: return "learn";
-    case BiasPolicy::fix_first: return "fix_first";
-    case BiasPolicy::fixed: return "fixed";
+    case BiasPolicy::learn:
+      return "learn";
+    case BiasPolicy::fix_first:
+      return "fix_first";
+    case BiasPolicy::fixed:
+      return "fixed";
   }
   return "?";
 }

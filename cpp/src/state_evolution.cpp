@@ -1,5 +1,6 @@
 #include "sdgmm/state_evolution.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -34,7 +35,7 @@ class Saddle {
     Eigen::VectorXd x = Eigen::VectorXd::Zero(2 * t + 3 + (learns_bias(t) ? 1 : 0));
     if (t == 0) {
       x[2] = st_[0].lam * st_[0].lam;  // chih_11 = lam^2: a start at m = 0, Q = 1, chi = 1 / lam
-    } else {  // the previous stage's diagonal, uncorrelated with the earlier stages
+    } else {                           // the previous stage's diagonal, uncorrelated with the earlier stages
       x[0] = mh[t - 1];
       x[1 + t] = Qh(t - 1, t - 1);
       x[2 + 2 * t] = chih(t - 1, t - 1);
@@ -105,8 +106,11 @@ class Saddle {
     y[2 + 2 * t] = a / (d * ct * ct) * mo.zz;
     if (learns_bias(t)) {
       // E[z_t] = 0 at the learned bias; E[z_t] is decreasing in b with slope E[dz/dh] in (-1, 0).
+      // The Newton step is capped at one logit: near a single-class collapse the slope vanishes
+      // and an uncapped step would leave for infinity. The cap does not move the fixed point.
       const double bt = x[x.size() - 1];
-      y[x.size() - 1] = reference_bias_ ? bt + mo.z : bt - mo.z / mo.dzdh;
+      const double newton = std::clamp(-mo.z / mo.dzdh, -1.0, 1.0);
+      y[x.size() - 1] = bt + (reference_bias_ ? mo.z : newton);
     }
     return y;
   }
@@ -119,9 +123,12 @@ class Saddle {
  private:
   double bias_of(int t, const Eigen::VectorXd& x) const {
     switch (st_[t].bias) {
-      case BiasPolicy::learn: return x[x.size() - 1];
-      case BiasPolicy::fix_first: return b[0];
-      case BiasPolicy::fixed: return st_[t].bias_value;
+      case BiasPolicy::learn:
+        return x[x.size() - 1];
+      case BiasPolicy::fix_first:
+        return b[0];
+      case BiasPolicy::fixed:
+        return st_[t].bias_value;
     }
     return kNaN;
   }
@@ -191,10 +198,10 @@ TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss
   for (int t = 0; t < T; ++t) {
     if (loss == Loss::logistic && stages[t].bias == BiasPolicy::learn) {
       if (record_collapse(p, t, target_mass(outer), res)) {
-        // Its logits are all -inf (+inf): the next targets are that class again, hard or soft
-        // with beta > 0. Other continuations (beta = 0, a fixed bias) are not modelled.
-        const bool continues = t + 1 < T && stages[t + 1].bias == BiasPolicy::learn &&
-                               (stages[t + 1].targets == Targets::hard || *stages[t + 1].beta > 0.0);
+        // Its logits are all -inf (+inf): the next targets are that class again, hard or soft.
+        // A soft next stage would train on targets of exactly 0 (1), which is the same collapse;
+        // a fixed-bias continuation is not modelled and ends the solve as not converged.
+        const bool continues = t + 1 < T && stages[t + 1].bias == BiasPolicy::learn;
         if (!continues) break;
         continue;
       }
@@ -260,7 +267,8 @@ TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss 
   std::seed_seq seq{opt.integration.seed};
   std::vector<std::uint64_t> seeds(R);
   seq.generate(seeds.begin(), seeds.end());
-  const int threads = std::max(1, std::min(R, opt.threads > 0 ? opt.threads : static_cast<int>(std::thread::hardware_concurrency())));
+  const int threads =
+      std::max(1, std::min(R, opt.threads > 0 ? opt.threads : static_cast<int>(std::thread::hardware_concurrency())));
   std::vector<std::thread> pool;
   for (int w = 0; w < threads; ++w) {
     pool.emplace_back([&, w] {
@@ -279,10 +287,14 @@ TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss 
 
 Method resolve_method(MethodChoice choice, int T) {
   switch (choice) {
-    case MethodChoice::tensor: return Method::tensor;
-    case MethodChoice::qmc: return Method::qmc;
-    case MethodChoice::mc: return Method::mc;
-    case MethodChoice::automatic: break;
+    case MethodChoice::tensor:
+      return Method::tensor;
+    case MethodChoice::qmc:
+      return Method::qmc;
+    case MethodChoice::mc:
+      return Method::mc;
+    case MethodChoice::automatic:
+      break;
   }
   // Tensor rules cost n^T nodes: past three stages randomised QMC is cheaper at 1e-4.
   return T <= 3 ? Method::tensor : Method::qmc;
@@ -290,7 +302,7 @@ Method resolve_method(MethodChoice choice, int T) {
 
 void validate(const TheoryOptions& o) {
   auto need = [](bool ok, const std::string& name, const std::string& what, double got) {
-    if (!ok) throw std::invalid_argument(name + " " + what + " (got " + std::to_string(got) + ")");
+    if (!ok) throw std::invalid_argument(name + " " + what + " (got " + shown(got) + ")");
   };
   const IntegrationOptions& i = o.integration;
   need(i.gh_nodes >= 2 && i.gh_nodes <= 400, "gh_nodes", "must lie in [2, 400]", i.gh_nodes);
@@ -300,7 +312,8 @@ void validate(const TheoryOptions& o) {
   need(i.qmc_points >= 2, "qmc_points", "must be >= 2", i.qmc_points);
   need(i.qmc_replicates >= 2, "qmc_replicates", "must be >= 2 (their spread is the error estimate)", i.qmc_replicates);
   need(i.mc_samples >= 1, "mc_samples", "must be >= 1", i.mc_samples);
-  need(o.fixed_point.tol > 0.0 && std::isfinite(o.fixed_point.tol), "tol", "must be a finite number > 0", o.fixed_point.tol);
+  need(o.fixed_point.tol > 0.0 && std::isfinite(o.fixed_point.tol), "tol", "must be a finite number > 0",
+       o.fixed_point.tol);
   need(o.fixed_point.max_iter >= 1, "max_iter", "must be >= 1", o.fixed_point.max_iter);
   need(o.threads >= 0, "threads", "must be >= 0 (0 = all cores)", o.threads);
 }

@@ -1,1 +1,68 @@
 #include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "sdgmm/fixed_point.hpp"
+#include "sdgmm/loss.hpp"
+
+using namespace sdgmm;
+
+TEST_CASE("logistic prox solves u - h + c (sigmoid(u) - y) = 0, with du/dh, in extreme regimes") {
+  for (double c : {1e-6, 0.3, 5.0, 1e4}) {
+    for (double h : {-60.0, -3.0, 0.0, 0.7, 45.0}) {
+      for (double y : {0.0, 0.2, 1.0}) {
+        for (double guess : {double(NAN), h, 1e9}) {
+          const Prox p = LogisticLoss::prox(h, y, c, guess);
+          const double u = h + p.z;
+          CAPTURE(c);
+          CAPTURE(h);
+          CAPTURE(y);
+          // z is accurate relative to itself, even when |z| << |h|: its forward error is the
+          // residual of z + c grad(y, h + z) = 0 over that equation's slope.
+          const double slope = 1.0 + c * LogisticLoss::curvature(y, u);
+          CHECK(std::abs(p.z + c * LogisticLoss::grad(y, u)) / slope <= 1e-14 * std::abs(p.z) + 1e-300);
+          const double e = 1e-6 * (1 + std::abs(h));
+          const double fd = (LogisticLoss::prox(h + e, y, c, p.z).z - LogisticLoss::prox(h - e, y, c, p.z).z) / (2 * e);
+          CHECK(p.dzdh == doctest::Approx(fd).epsilon(1e-5).scale(1e-9));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("square prox is the closed form and the zero crossing is exact") {
+  const Prox p = SquareLoss::prox(0.4, 0.9, 2.0, 0.0);
+  CHECK(std::abs(p.z + 2.0 * SquareLoss::grad(0.9, 0.4 + p.z)) < 1e-15);
+  CHECK(p.dzdh == doctest::Approx(-0.5));
+  for (double y : {0.0, 0.3, 1.0}) {
+    const double hl = zero_crossing_field<LogisticLoss>(y, 3.0), hs = zero_crossing_field<SquareLoss>(y, 3.0);
+    CHECK(std::abs(hl + LogisticLoss::prox(hl, y, 3.0, 0.1).z) < 1e-13);
+    CHECK(std::abs(hs + SquareLoss::prox(hs, y, 3.0, 0.1).z) < 1e-15);
+  }
+}
+
+TEST_CASE("Anderson acceleration solves a slow linear contraction; damping alone does not") {
+  Eigen::MatrixXd A(3, 3);
+  A << 0.99, 0.0, 0.0, 0.1, 0.5, 0.0, 0.0, 0.2, -0.9;
+  const Eigen::Vector3d c(1.0, -2.0, 0.5);
+  const Eigen::Vector3d exact = (Eigen::Matrix3d::Identity() - A).lu().solve(c);
+  const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> { return A * x + c; };
+  Eigen::VectorXd x = Eigen::Vector3d::Zero();
+  const FixedPointReport rep = solve_fixed_point(G, x, {.tol = 1e-12, .max_iter = 100});
+  CHECK(rep.converged);
+  CHECK(rep.iterations < 20);
+  CHECK((x - exact).norm() < 1e-10);
+  Eigen::VectorXd y = Eigen::Vector3d::Zero();
+  CHECK_FALSE(solve_fixed_point(G, y, {.tol = 1e-12, .max_iter = 100, .anderson_depth = 0}).converged);
+}
+
+TEST_CASE("a map that refuses points outside its domain is backed off, not crashed") {
+  // G(x) = sqrt(x) + 0.5 on x > 0 has the fixed point ((1 + sqrt(3)) / 2)^2.
+  const FixedPointMap G = [](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
+    if (x[0] <= 0.0) return std::nullopt;
+    return Eigen::VectorXd::Constant(1, std::sqrt(x[0]) + 0.5);
+  };
+  Eigen::VectorXd x = Eigen::VectorXd::Constant(1, 1e-3);
+  CHECK(solve_fixed_point(G, x, {}).converged);
+  CHECK(x[0] == doctest::Approx(std::pow((1 + std::sqrt(3.0)) / 2, 2)).epsilon(1e-10));
+}

@@ -46,7 +46,8 @@ NB_MODULE(_core, mod) {
   nb::class_<Stage>(mod, "Stage")
       .def(
           "__init__",
-          [](Stage* self, double lam, std::optional<double> beta, bool hard, const std::string& bias, double bias_value) {
+          [](Stage* self, double lam, std::optional<double> beta, bool hard, const std::string& bias,
+             double bias_value) {
             new (self) Stage{lam, hard ? Targets::hard : Targets::soft, beta, parse_bias(bias), bias_value};
           },
           "lam"_a, "beta"_a = nb::none(), "hard"_a = false, "bias"_a = "learn", "bias_value"_a = 0.0)
@@ -89,8 +90,8 @@ NB_MODULE(_core, mod) {
         nb::gil_scoped_release release;
         return solve_state_evolution(problem, stages, l, opt);
       },
-      "problem"_a, "stages"_a, "loss"_a, "method"_a, "gh_nodes"_a, "qmc_gh_nodes"_a, "split_nodes"_a,
-      "qmc_points"_a, "qmc_replicates"_a, "mc_samples"_a, "seed"_a, "prune"_a, "tol"_a, "max_iter"_a, "estimate_error"_a, "threads"_a);
+      "problem"_a, "stages"_a, "loss"_a, "method"_a, "gh_nodes"_a, "qmc_gh_nodes"_a, "split_nodes"_a, "qmc_points"_a,
+      "qmc_replicates"_a, "mc_samples"_a, "seed"_a, "prune"_a, "tol"_a, "max_iter"_a, "estimate_error"_a, "threads"_a);
 
   mod.def("resolve_method", [](const std::string& method, int T) {
     const Method m = resolve_method(parse_method(method), T);

@@ -5,4 +5,4 @@ from sdgmm.errors import ConvergenceError
 from sdgmm.theory import TheoryResult, make_stages, theory
 
 __version__ = "0.1.0"
-__all__ = ["ConvergenceError", "Problem", "Stage", "TheoryResult", "make_stages", "theory", "__version__"]
+__all__ = ["ConvergenceError", "Problem", "Stage", "TheoryResult", "__version__", "make_stages", "theory"]

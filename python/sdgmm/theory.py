@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -164,7 +164,7 @@ def theory(
     mc_samples: int = 10_000,
     seed: int = 1,
     prune: float = 1e-13,
-    tol: float = 1e-11,
+    tol: float = 1e-13,
     max_iter: int = 1000,
     estimate_error: bool = True,
     threads: int = 0,

@@ -10,23 +10,22 @@
 // there so that accuracy does not collapse.
 #pragma once
 
+#include <Eigen/Dense>
 #include <cstdint>
 #include <vector>
-
-#include <Eigen/Dense>
 
 #include "sdgmm/problem.hpp"
 
 namespace sdgmm {
 
 struct ParticleSet {
-  int dims = 0;                          // Gaussian coordinates fixed so far
-  std::vector<double> weight;            // may be negative (complement rule), sum = 1
-  std::vector<double> s;                 // true class
-  std::vector<double> target;            // label of the next stage to train
-  std::vector<std::int32_t> point;       // row of the sample matrix (qmc, mc)
-  std::vector<std::vector<double>> xi;   // dims rows of size()
-  std::vector<std::vector<double>> z;    // frozen proximal outputs, one row per frozen stage
+  int dims = 0;                         // Gaussian coordinates fixed so far
+  std::vector<double> weight;           // may be negative (complement rule), sum = 1
+  std::vector<double> s;                // true class
+  std::vector<double> target;           // label of the next stage to train
+  std::vector<std::int32_t> point;      // row of the sample matrix (qmc, mc)
+  std::vector<std::vector<double>> xi;  // dims rows of size()
+  std::vector<std::vector<double>> z;   // frozen proximal outputs, one row per frozen stage
 
   std::size_t size() const { return weight.size(); }
 };
@@ -35,12 +34,12 @@ enum class Method { tensor, qmc, mc };
 
 struct IntegrationOptions {
   Method method = Method::tensor;
-  int gh_nodes = 16;        // Gauss-Hermite nodes per coordinate (tensor)
-  int qmc_gh_nodes = 10;    // Gauss-Hermite nodes on each stage's own coordinate (qmc)
-  int split_nodes = 16;     // Gauss-Legendre nodes on each piece cut by a hard-label jump
-  int qmc_points = 1024;    // Sobol points per replicate (a power of 2 keeps the net balanced)
-  int qmc_replicates = 8;   // independent scrambles; their spread is the error estimate
-  int mc_samples = 10000;   // plain Monte Carlo (reference mode)
+  int gh_nodes = 16;       // Gauss-Hermite nodes per coordinate (tensor)
+  int qmc_gh_nodes = 10;   // Gauss-Hermite nodes on each stage's own coordinate (qmc)
+  int split_nodes = 16;    // Gauss-Legendre nodes on each piece cut by a hard-label jump
+  int qmc_points = 1024;   // Sobol points per replicate (a power of 2 keeps the net balanced)
+  int qmc_replicates = 8;  // independent scrambles; their spread is the error estimate
+  int mc_samples = 10000;  // plain Monte Carlo (reference mode)
   std::uint64_t seed = 1;
   // Tensor: drop particles with |weight| below this; qmc: drop a split side less likely than
   // this. Either way the total weight dropped bounds the bias (<= 1e-8 at the default).
@@ -51,9 +50,9 @@ struct IntegrationOptions {
 // A = s m + b + sum_{k<t} (U_kt xi_k + r_k z_k), r_k = chi_kt / chi_kk, and the prox scale c.
 struct StageField {
   double m = 0.0, b = 0.0;
-  std::vector<double> U;  // U_{1..t, t}
-  std::vector<double> r;  // k < t
-  double c = 1.0;         // delta chi_tt
+  std::vector<double> U;                                       // U_{1..t, t}
+  std::vector<double> r;                                       // k < t
+  double c = 1.0;                                              // delta chi_tt
   double offset(const ParticleSet& set, std::size_t p) const;  // A for particle p
 };
 

@@ -3,24 +3,27 @@
 // definite overlap matrix; the solver then backs off towards the last accepted iterate.
 #pragma once
 
+#include <Eigen/Dense>
 #include <functional>
 #include <optional>
-
-#include <Eigen/Dense>
 
 namespace sdgmm {
 
 struct FixedPointOptions {
-  double tol = 1e-11;     // on max_i |G_i(x) - x_i| / max(1, |x_i|)
+  double tol = 1e-13;  // on max_i |G_i(x) - x_i| / max(1, |x_i|)
   int max_iter = 1000;
   int anderson_depth = 6;  // 0: plain damped iteration
   double damping = 0.0;    // weight of the old iterate in damped steps: x <- d x + (1 - d) G(x)
-  int stall_iter = 100;    // give up after this many iterations without halving the residual
+  int stall_iter = 60;     // stop after this many iterations without halving the residual
+  // A stalled iteration still counts as converged when its residual is within 100 times the
+  // map's measured rounding noise and below this cap.
+  double floor_cap = 1e-8;
 };
 
 struct FixedPointReport {
   int iterations = 0;
   double residual = 0.0;
+  double floor = 0.0;  // measured rounding noise of the map, when the tolerance was not reached
   bool converged = false;
 };
 

@@ -2,10 +2,9 @@
 // once per size and cached), the normal quantile, and randomised (scrambled) Sobol points.
 #pragma once
 
+#include <Eigen/Dense>
 #include <cstdint>
 #include <vector>
-
-#include <Eigen/Dense>
 
 namespace sdgmm {
 

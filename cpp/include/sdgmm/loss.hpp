@@ -1,8 +1,8 @@
 // Losses as small value types sharing one interface (the LIBLINEAR idea: the solvers never know
 // which loss they minimise). Target y lies in [0, 1] for the logistic loss, any real for square.
 //   value(y, u), grad(y, u) = d/du, curvature(y, u) = d2/du2
-//   prox(h, y, c, guess): the training logit u solving u - h + c * grad(y, u) = 0, i.e. the
-//       proximal step of the effective process (z = u - h), with du/dh
+//   prox(h, y, c, guess): the proximal step z of the effective process, z = -c * grad(y, h + z),
+//       with dz/dh; the training logit is u = h + z
 //   soft_target(u, beta): the next stage's soft target built from the logit u
 #pragma once
 
@@ -20,42 +20,63 @@ inline double sigmoid(double u) {
 }
 inline double log1p_exp(double u) { return u > 0.0 ? u + std::log1p(std::exp(-u)) : std::log1p(std::exp(u)); }
 
+// sigmoid(u) and sigmoid(-u) from one exponential, both accurate when the other is near 1.
+struct SigmoidPair {
+  double pos, neg;
+};
+inline SigmoidPair sigmoid_pair(double u) {
+  const double e = std::exp(-std::abs(u)), big = 1.0 / (1.0 + e), small = e * big;
+  return u >= 0.0 ? SigmoidPair{big, small} : SigmoidPair{small, big};
+}
+
+// The proximal step is returned as z = u - h itself, never formed as a difference: with strong
+// regularisation |z| << |h| and the difference would lose digits that alpha / chi then amplifies.
 struct Prox {
-  double u;     // training logit h + z
-  double dudh;  // in (0, 1]
+  double z;     // u - h
+  double dzdh;  // -k / (1 + k) with k = c * curvature, in (-1, 0]
 };
 
 struct LogisticLoss {
   static double value(double y, double u) { return log1p_exp(u) - y * u; }
-  static double grad(double y, double u) { return sigmoid(u) - y; }
+  // sigmoid(u) - y written without cancellation for saturated u and y in {0, 1}.
+  static double grad(double y, double u) {
+    const SigmoidPair sp = sigmoid_pair(u);
+    return (1.0 - y) * sp.pos - y * sp.neg;
+  }
   static double curvature(double, double u) {
-    const double s = sigmoid(u);
-    return s * (1.0 - s);
+    const SigmoidPair sp = sigmoid_pair(u);
+    return sp.pos * sp.neg;
   }
   static double soft_target(double u, double beta) { return sigmoid(beta * u); }
 
-  // Safeguarded Newton on F(u) = u - h + c (sigmoid(u) - y), F' >= 1. The root lies in
-  // (h - c (1 - y), h + c y) because sigmoid(u) - y lies in (-y, 1 - y); steps leaving the
-  // bracket are replaced by bisection, so it cannot diverge.
+  // Safeguarded Newton on F(z) = z + c (sigmoid(h + z) - y), F' >= 1. The root lies in
+  // (-c (1 - y), c y) because sigmoid - y lies in (-y, 1 - y); steps leaving the bracket are
+  // replaced by bisection, so it cannot diverge. `guess` is a previous z (NaN: none).
   static Prox prox(double h, double y, double c, double guess) {
-    double lo = h - c * (1.0 - y), hi = h + c * y;
-    double u = (guess > lo && guess < hi) ? guess : 0.5 * (lo + hi);
-    double s = sigmoid(u);
+    double lo = -c * (1.0 - y), hi = c * y;
+    double z = (guess > lo && guess < hi) ? guess : 0.0;
+    if (!(z > lo && z < hi)) z = 0.5 * (lo + hi);
     for (int it = 0; it < 200; ++it) {
-      const double f = u - h + c * (s - y);
-      if (f > 0.0) hi = u; else lo = u;
-      const double step = f / (1.0 + c * s * (1.0 - s));
-      double next = u - step;
+      const SigmoidPair sp = sigmoid_pair(h + z);
+      const double f = z + c * ((1.0 - y) * sp.pos - y * sp.neg);
+      if (f > 0.0)
+        hi = z;
+      else
+        lo = z;
+      const double step = f / (1.0 + c * sp.pos * sp.neg);
+      double next = z - step;
       const bool newton = next > lo && next < hi;
       if (!newton) next = 0.5 * (lo + hi);
-      u = next;
-      s = sigmoid(u);
-      // Newton converges quadratically (|F''| / F' <= c / 10 / (1 + c / 4) < 1), so once a
-      // Newton step is below 1e-8 the new error is below 1e-16: stop without another step.
-      if ((newton && std::abs(step) <= 1e-8 * (1.0 + std::abs(u))) || hi - lo <= 1e-15 * (1.0 + std::abs(u))) break;
+      z = next;
+      // Newton's next error is at most (|F''| / 2F') step^2 <= 0.05 c step^2: stop once that is
+      // below rounding of z, or when the bracket has closed to a few ulps.
+      if ((newton && 0.05 * c * step * step <= 1e-17 * std::abs(z)) ||
+          hi - lo <= 4e-16 * std::max(std::abs(lo), std::abs(hi)))
+        break;
     }
-    const double k = c * s * (1.0 - s);
-    return {u, 1.0 / (1.0 + k)};
+    const SigmoidPair sp = sigmoid_pair(h + z);
+    const double k = c * sp.pos * sp.neg;
+    return {z, -k / (1.0 + k)};
   }
 };
 
@@ -70,7 +91,7 @@ struct SquareLoss {
   static double soft_target(double u, double beta) { return 0.5 * (beta * u + 1.0); }
   static Prox prox(double h, double y, double c, double /*guess*/) {
     const double d = 1.0 + 0.5 * c;
-    return {(h + c * (y - 0.5)) / d, 1.0 / d};
+    return {c * (y - 0.5 - 0.5 * h) / d, -0.5 * c / d};
   }
 };
 

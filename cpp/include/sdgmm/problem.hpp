@@ -13,10 +13,10 @@ namespace sdgmm {
 // Data model: x = s v / sqrt(N) + sqrt(delta) zeta, P(s = +1) = rho, labels flipped with
 // probability theta (or theta_plus / theta_minus for true class +1 / -1).
 struct Problem {
-  double alpha = 2.0;  // M / N
-  double delta = 0.5;  // noise variance per coordinate
-  double rho = 0.5;    // P(s = +1)
-  double theta = 0.0;  // symmetric label-flip rate
+  double alpha = 2.0;                 // M / N
+  double delta = 0.5;                 // noise variance per coordinate
+  double rho = 0.5;                   // P(s = +1)
+  double theta = 0.0;                 // symmetric label-flip rate
   std::optional<double> theta_plus;   // flip rate of true class +1 (default theta)
   std::optional<double> theta_minus;  // flip rate of true class -1 (default theta)
 
@@ -25,7 +25,7 @@ struct Problem {
 };
 
 enum class Loss { logistic, square };
-enum class Targets { soft, hard };                   // how stage t >= 2 builds its targets
+enum class Targets { soft, hard };                  // how stage t >= 2 builds its targets
 enum class BiasPolicy { learn, fix_first, fixed };  // fix_first: B_t = B_1
 
 // One training stage. Stage 1 trains on the noisy labels, so `targets` and `beta` only mean
@@ -52,6 +52,8 @@ void validate(const std::vector<Stage>& stages);
 Loss parse_loss(const std::string& name);
 BiasPolicy parse_bias(const std::string& name);
 Targets parse_targets(const std::string& name);
+// Shortest round-trip text of a number, as used in error messages.
+std::string shown(double value);
 std::string to_string(Loss loss);
 std::string to_string(BiasPolicy bias);
 std::string to_string(Targets targets);

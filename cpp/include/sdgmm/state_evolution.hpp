@@ -3,10 +3,9 @@
 // with the stages before it frozen.
 #pragma once
 
+#include <Eigen/Dense>
 #include <string>
 #include <vector>
-
-#include <Eigen/Dense>
 
 #include "sdgmm/effective.hpp"
 #include "sdgmm/fixed_point.hpp"
@@ -20,8 +19,8 @@ struct TheoryOptions {
   MethodChoice method = MethodChoice::automatic;  // automatic: tensor for T <= 3, else qmc
   IntegrationOptions integration;                 // its `method` is set from `method`
   FixedPointOptions fixed_point;                  // ignored by mc, which uses the reference's
-  bool estimate_error = true;  // tensor: |eps(n) - eps(2n/3)|; qmc: replicate s.e.; mc: none
-  int threads = 0;             // for qmc replicates; 0 = hardware concurrency
+  bool estimate_error = true;                     // tensor: |eps(n) - eps(2n/3)|; qmc: replicate s.e.; mc: none
+  int threads = 0;                                // for qmc replicates; 0 = hardware concurrency
 };
 
 // Per-stage vectors have length T; matrices are T x T. Q is symmetric; chi, Qh and chih are

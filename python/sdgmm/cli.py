@@ -1,0 +1,333 @@
+"""Command-line front of sdgmm: ``sdgmm <subcommand> [options]``.
+
+Each subcommand is a pair ``_add_<name>(subparsers)`` / ``_run_<name>(args) -> int`` registered in
+``SUBCOMMANDS``; the problem, stage and solver flags are shared helpers so later subcommands
+(simulate, optimize, curve, figure, probe, sweep) take the same flags with the same meaning.
+
+Exit status: 0 success, 2 invalid input, 3 state evolution did not converge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import warnings
+
+EXIT_OK, EXIT_USAGE, EXIT_NOT_CONVERGED = 0, 2, 3
+
+# The paper's main setting: balanced classes, delta 0.5, 30% label noise, alpha 2, three soft stages.
+DEFAULTS = {"alpha": 2.0, "delta": 0.5, "rho": 0.5, "theta": 0.3, "lam": "1.0,0.5,0.5", "beta": 2.0}
+
+DESCRIPTION = """\
+Exact (replica) theory of multi-stage self-distillation (SD) of a linear classifier on a noisy
+two-class Gaussian mixture.
+
+Data: x = s v / sqrt(N) + sqrt(delta) zeta in dimension N, true class s = +1 with probability rho
+(class prior), zeta ~ N(0, I); M training points, alpha = M / N. Each observed label is flipped with
+probability theta (or theta_plus / theta_minus for true class +1 / -1).
+Stage t = 1..T fits logit u = w.x / sqrt(N) + B with the logistic (or square) loss and ridge penalty
+lam_t |w|^2 / 2. Stage 1 trains on the noisy labels; stage t >= 2 trains on pseudo-labels made from
+stage t-1's logits on the same inputs: soft sigmoid(beta_t u) (temperature 1 / beta_t), or hard 1{u > 0}.
+Reported per stage: test error eps against the true label, overlap m = v.w / N, bias b, Q = |w|^2 / N."""
+
+EXIT_STATUS = """\
+exit status:
+  0  success
+  2  invalid input (a bad parameter value; the message names the parameter)
+  3  the state evolution did not converge (with --on-nonconvergence raise)"""
+
+
+class UsageError(Exception):
+    """A command-line error: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message + SystemExit
+        raise UsageError(message)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=30, width=100)
+
+
+def _float_list(text: str) -> list[float]:
+    """Comma-separated numbers, e.g. '1.5,0.5,2.0' (NaN/inf parse here and are rejected by the engine)."""
+    try:
+        values = [float(item) for item in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 1.5,0.5,2.0 (got {text!r})"
+        ) from None
+    return values
+
+
+_NEGATIVE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def _glue_negative_values(argv: list[str]) -> list[str]:
+    """'--lam -1,2' -> '--lam=-1,2': argparse would take '-1,2' (or '-1e-3', '-inf') for an option."""
+    out: list[str] = []
+    for tok in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE.match(tok):
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+# --- shared flags ------------------------------------------------------------------------------
+
+
+def _add_problem_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("problem (data model)")
+    g.add_argument("--alpha", type=float, default=DEFAULTS["alpha"], metavar="A",
+                   help="sample ratio alpha = M / N, training points per dimension; > 0 (default: %(default)s)")
+    g.add_argument("--delta", type=float, default=DEFAULTS["delta"], metavar="D",
+                   help="noise variance per coordinate of the inputs (class means at distance 1 from the "
+                        "origin); > 0 (default: %(default)s)")
+    g.add_argument("--rho", type=float, default=DEFAULTS["rho"], metavar="R",
+                   help="class prior rho = P(s = +1); in (0, 1) (default: %(default)s)")
+    g.add_argument("--theta", type=float, default=DEFAULTS["theta"], metavar="T",
+                   help="label-flip rate theta: each training label is flipped with this probability; "
+                        "in [0, 1) (default: %(default)s)")
+    g.add_argument("--theta-plus", type=float, default=None, metavar="T",
+                   help="flip rate of the labels of true class s = +1, in [0, 1) (default: --theta)")
+    g.add_argument("--theta-minus", type=float, default=None, metavar="T",
+                   help="flip rate of the labels of true class s = -1, in [0, 1) (default: --theta)")
+
+
+def _add_stage_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("stages (self-distillation schedule)")
+    g.add_argument("--lam", type=_float_list, default=_float_list(DEFAULTS["lam"]), metavar="L1,L2,...",
+                   help="ridge penalties lam_t > 0, one per stage; their number sets the number of stages T "
+                        f"(stage 1 = 0-SD, stage t = (t-1)-SD) (default: {DEFAULTS['lam']})")
+    g.add_argument("--beta", type=_float_list, default=None, metavar="B2,...",
+                   help="temperatures beta_t > 0 of the soft pseudo-labels sigmoid(beta_t u) that stage t "
+                        "builds from stage t-1's logits u, for stages 2..T (T - 1 values; a single value is "
+                        f"repeated). Larger beta = sharper labels (default: {DEFAULTS['beta']:g} for every stage)")
+    g.add_argument("--hard", action="store_true",
+                   help="hard pseudo-labels 1{u > 0} for stages 2..T (the limit beta -> inf); no --beta")
+    g.add_argument("--bias", choices=("learn", "fix_first", "fixed"), default="learn",
+                   help="bias policy: 'learn' = every stage learns its bias B_t; 'fix_first' = stage 1 learns "
+                        "B_1 and stages 2..T keep B_t = B_1 (the paper's bias fixing, against collapse to the "
+                        "majority class under imbalance); 'fixed' = every stage uses B_t = --bias-value "
+                        "(default: %(default)s)")
+    g.add_argument("--bias-value", type=float, default=None, metavar="V",
+                   help="the bias of every stage under --bias fixed (default: 0)")
+    g.add_argument("--loss", choices=("logistic", "square"), default="logistic",
+                   help="training loss: 'logistic' (binary cross-entropy) or 'square' ((u+1)/2 - y)^2, whose "
+                        "soft targets are (beta u + 1) / 2 (default: %(default)s)")
+
+
+def _api_default(name: str):
+    """The default of sdgmm.theory's keyword `name`: one source for the API and the CLI."""
+    import inspect
+
+    from sdgmm.theory import theory
+
+    return inspect.signature(theory).parameters[name].default
+
+
+def _add_solver_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("solver (integration and fixed point)")
+    g.add_argument("--method", choices=("auto", "tensor", "qmc", "mc"), default="auto",
+                   help="integration over the Gaussian fields: 'tensor' Gauss-Hermite product rule, 'qmc' "
+                        "scrambled Sobol points, 'mc' Monte Carlo (the reference's method), 'auto' = tensor "
+                        "for T <= 3, else qmc (default: %(default)s)")
+    g.add_argument("--gh-nodes", type=int, default=_api_default("gh_nodes"), metavar="N",
+                   help="Gauss-Hermite nodes per dimension for 'tensor', in [2, 400] (default: %(default)s)")
+    g.add_argument("--split-nodes", type=int, default=_api_default("split_nodes"), metavar="N",
+                   help="Gauss-Legendre nodes on each piece cut by a hard-label jump, in [2, 400] "
+                        "(default: %(default)s)")
+    g.add_argument("--qmc-gh-nodes", type=int, default=_api_default("qmc_gh_nodes"), metavar="N",
+                   help="Gauss-Hermite nodes on each stage's own coordinate for 'qmc' (default: %(default)s)")
+    g.add_argument("--qmc-points", type=int, default=_api_default("qmc_points"), metavar="N",
+                   help="Sobol points per replicate for 'qmc' (default: %(default)s)")
+    g.add_argument("--qmc-replicates", type=int, default=_api_default("qmc_replicates"), metavar="N",
+                   help="independent scrambles for 'qmc', >= 2; their spread is eps_error (default: %(default)s)")
+    g.add_argument("--mc-samples", type=int, default=_api_default("mc_samples"), metavar="N",
+                   help="samples for 'mc' (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=_api_default("seed"), metavar="S",
+                   help="random seed of 'qmc' / 'mc', >= 0 (default: %(default)s)")
+    g.add_argument("--tol", type=float, default=_api_default("tol"), metavar="TOL",
+                   help="fixed-point tolerance on the conjugate order parameters, > 0 (default: %(default)g)")
+    g.add_argument("--max-iter", type=int, default=_api_default("max_iter"), metavar="N",
+                   help="fixed-point iterations per stage, >= 1 (default: %(default)s)")
+    g.add_argument("--threads", type=int, default=_api_default("threads"), metavar="N",
+                   help="worker threads, 0 = all cores (default: %(default)s)")
+    g.add_argument("--on-nonconvergence", choices=("raise", "warn"), default="raise",
+                   help="'raise': stop with exit status 3; 'warn': print a warning and report the failed stage "
+                        "and those after it as NaN (default: %(default)s)")
+
+
+def _add_output_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("output")
+    g.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="'table' aligned text, 'csv' one row per stage, 'json' all order parameters "
+                        "(non-finite numbers as null) (default: %(default)s)")
+
+
+def _problem_from_args(args):
+    import sdgmm
+
+    return sdgmm.Problem(args.alpha, args.delta, args.rho, args.theta,
+                         theta_plus=args.theta_plus, theta_minus=args.theta_minus)
+
+
+def _stages_from_args(args) -> list:
+    import sdgmm
+
+    beta = args.beta
+    if args.hard and beta is not None:
+        raise UsageError("beta must not be given with --hard: hard pseudo-labels 1{u > 0} have no temperature")
+    if beta is None and not args.hard and len(args.lam) > 1:
+        beta = [DEFAULTS["beta"]]
+    if args.bias_value is not None and args.bias != "fixed":
+        raise UsageError(f"bias_value only applies with --bias fixed (got --bias {args.bias})")
+    bias_value = 0.0 if args.bias_value is None else args.bias_value
+    return sdgmm.make_stages(args.lam, beta, hard=args.hard, bias=args.bias, bias_value=bias_value)
+
+
+def _solver_kwargs(args) -> dict:
+    return {
+        "method": args.method, "gh_nodes": args.gh_nodes, "split_nodes": args.split_nodes,
+        "qmc_gh_nodes": args.qmc_gh_nodes, "qmc_points": args.qmc_points,
+        "qmc_replicates": args.qmc_replicates, "mc_samples": args.mc_samples, "seed": args.seed,
+        "tol": args.tol, "max_iter": args.max_iter, "threads": args.threads,
+        "on_nonconvergence": args.on_nonconvergence,
+    }
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def _finite_or_none(obj):
+    """Replace NaN/inf anywhere in a JSON-like structure by None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def _fmt_number(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _format_table(res, args) -> str:
+    p = res.problem
+    flips = f"theta={p.theta:g}"
+    if p.theta_plus is not None or p.theta_minus is not None:
+        flips += f" theta_plus={p.theta_plus if p.theta_plus is not None else p.theta:g}"
+        flips += f" theta_minus={p.theta_minus if p.theta_minus is not None else p.theta:g}"
+    labels = "hard" if args.hard else "soft"
+    header = [
+        f"# problem: alpha={p.alpha:g} delta={p.delta:g} rho={p.rho:g} {flips}",
+        f"# stages: T={res.n_stages} labels={labels} bias={args.bias} loss={res.loss}",
+        f"# method: {res.method} ({res.seconds * 1e3:.1f} ms)",
+    ]
+    cols = ("stage", "lam", "beta", "eps", "eps_error", "m", "b", "Q", "iterations", "converged", "collapsed")
+    cells = [cols]
+    for r in res.rows():
+        beta = r["beta"] if isinstance(r["beta"], str) else _fmt_number(r["beta"], "g")
+        cells.append((
+            str(r["stage"]), format(r["lam"], "g"), beta, format(r["eps"], ".8f"), format(r["eps_error"], ".1e"),
+            format(r["m"], ".6f"), format(r["b"], ".6f"), format(r["Q"], ".6f"), str(r["iterations"]),
+            "yes" if r["converged"] else "no", "yes" if r["collapsed"] else "no",
+        ))
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(header + lines)
+
+
+def _emit(res, args) -> None:
+    if args.format == "csv":
+        sys.stdout.write(res.to_dataframe().to_csv(index=False))
+    elif args.format == "json":
+        sys.stdout.write(json.dumps(_finite_or_none(res.to_dict()), indent=2, allow_nan=False) + "\n")
+    else:
+        sys.stdout.write(_format_table(res, args) + "\n")
+
+
+# --- subcommands -------------------------------------------------------------------------------
+
+
+def _add_theory(subparsers) -> None:
+    p = subparsers.add_parser(
+        "theory", formatter_class=_Formatter,
+        help="solve the state evolution: exact test error and order parameters of every stage",
+        description="Solve the replica-symmetric state evolution of T-stage self-distillation, stage by stage,\n"
+                    "and report per stage the test error eps (against the true labels), its integration error\n"
+                    "estimate eps_error, the order parameters m, b, Q, and the fixed-point diagnostics.\n"
+                    "Model and notation: see 'sdgmm --help'.",
+        epilog="example (table row 1 of the theory notes: rho 0.4, 20% label noise, three soft stages):\n"
+               "  sdgmm theory --alpha 1.5 --delta 0.5 --rho 0.4 --theta 0.2 --lam 1.5,0.5,2.0 --beta 0.8,1.2\n"
+               "  sdgmm theory --rho 0.3 --theta 0.2 --lam 0.5,0.5,0.5 --hard --bias fix_first --format csv\n\n"
+               + EXIT_STATUS,
+    )
+    _add_problem_args(p)
+    _add_stage_args(p)
+    _add_solver_args(p)
+    _add_output_args(p)
+    p.set_defaults(run=_run_theory)
+
+
+def _run_theory(args) -> int:
+    import sdgmm
+
+    problem = _problem_from_args(args)
+    stages = _stages_from_args(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        res = sdgmm.theory(problem, stages, args.loss, **_solver_kwargs(args))
+    for w in caught:
+        print(f"sdgmm: warning: {w.message}", file=sys.stderr)
+    _emit(res, args)
+    return EXIT_OK
+
+
+SUBCOMMANDS = (_add_theory,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sdgmm", description=DESCRIPTION, formatter_class=_Formatter,
+                     epilog="example:\n  sdgmm theory --alpha 2 --delta 0.5 --rho 0.5 --theta 0.3 "
+                            "--lam 1.0,0.5,0.5 --beta 2,2\n\nRun 'sdgmm <subcommand> --help' for its "
+                            "parameters.\n\n" + EXIT_STATUS)
+    from sdgmm import __version__
+
+    parser.add_argument("--version", action="version", version=f"sdgmm {__version__}")
+    subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="<subcommand>")
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 invalid input, 3 not converged)."""
+    from sdgmm.errors import ConvergenceError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
+        if args.command is None:
+            raise UsageError("a subcommand is required (e.g. 'sdgmm theory'); see 'sdgmm --help'")
+        return args.run(args)
+    except SystemExit as e:  # --help / --version
+        return e.code if isinstance(e.code, int) else EXIT_OK
+    except (UsageError, ValueError) as e:
+        print(f"sdgmm: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConvergenceError as e:
+        print(f"sdgmm: error: {e}", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""Accuracy by refinement: the default integration against a much finer one."""
+
+import numpy as np
+import pytest
+import sdgmm
+
+BALANCED = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.5, theta=0.3)
+IMBALANCED = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.4, theta=0.2)
+
+
+def _report(name, coarse, fine):
+    diff = np.abs(coarse.eps - fine.eps)
+    print(f"\n{name}: default {coarse.method} {coarse.eps}\n  refined {fine.eps}\n  |diff| {diff}"
+          f"\n  default error estimate {coarse.eps_error}  ({coarse.seconds:.3f}s vs {fine.seconds:.3f}s)")
+    return diff
+
+
+@pytest.mark.parametrize("problem", [BALANCED, IMBALANCED])
+@pytest.mark.parametrize("loss", ["logistic", "square"])
+@pytest.mark.parametrize("T", [1, 2, 3])
+def test_soft_up_to_three_stages_within_1e6(problem, loss, T):
+    stages = sdgmm.make_stages([1.0, 0.5, 0.8][:T], [2.0, 1.5][: T - 1])
+    default = sdgmm.theory(problem, stages, loss)
+    fine = sdgmm.theory(problem, stages, loss, gh_nodes=32)
+    diff = _report(f"soft T={T} {loss}", default, fine)
+    assert diff.max() <= 1e-6
+    # The estimate bounds the integration error; both solves also carry the fixed point's own
+    # tolerance (1e-11 on the conjugates, a few 1e-12 on eps), which no rule refinement removes.
+    assert (default.eps_error >= diff - 1e-10).all()
+
+
+@pytest.mark.parametrize("bias", ["learn", "fix_first"])
+def test_hard_three_stages_within_1e4(bias):
+    stages = sdgmm.make_stages([1.0, 0.5, 0.5], hard=True, bias=bias)
+    default = sdgmm.theory(IMBALANCED, stages)
+    fine = sdgmm.theory(IMBALANCED, stages, gh_nodes=28, split_nodes=28)
+    assert _report(f"hard T=3 {bias}", default, fine).max() <= 1e-4
+
+
+def test_six_stages_within_1e4():
+    stages = sdgmm.make_stages([1.0, 0.5, 0.5, 0.5, 0.5, 0.5], [3.0] * 5)
+    default = sdgmm.theory(BALANCED, stages)
+    fine = sdgmm.theory(BALANCED, stages, qmc_points=4096, qmc_gh_nodes=16, seed=7)
+    diff = _report("soft T=6", default, fine)
+    assert default.method == "qmc"
+    assert diff.max() <= 1e-4
+    assert default.eps_error.max() <= 1e-4
+
+
+def test_six_hard_stages_within_1e4():
+    stages = sdgmm.make_stages([1.0] + [0.5] * 5, hard=True, bias="fix_first")
+    default = sdgmm.theory(IMBALANCED, stages)
+    # Twice the points, more inner nodes and independent scrambles.
+    fine = sdgmm.theory(IMBALANCED, stages, qmc_points=2048, qmc_gh_nodes=12, seed=7)
+    assert _report("hard T=6", default, fine).max() <= 1e-4
