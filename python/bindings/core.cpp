@@ -4,8 +4,10 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include "sdgmm/simulate.hpp"
 #include "sdgmm/state_evolution.hpp"
 
 namespace nb = nanobind;
@@ -92,6 +94,69 @@ NB_MODULE(_core, mod) {
       },
       "problem"_a, "stages"_a, "loss"_a, "method"_a, "gh_nodes"_a, "qmc_gh_nodes"_a, "split_nodes"_a, "qmc_points"_a,
       "qmc_replicates"_a, "mc_samples"_a, "seed"_a, "prune"_a, "tol"_a, "max_iter"_a, "estimate_error"_a, "threads"_a);
+
+  nb::class_<TrainReport>(mod, "TrainReport")
+      .def_ro("newton_iterations", &TrainReport::newton_iterations)
+      .def_ro("cg_iterations", &TrainReport::cg_iterations)
+      .def_ro("passes", &TrainReport::passes)
+      .def_ro("grad_norm", &TrainReport::grad_norm)
+      .def_ro("grad_norm0", &TrainReport::grad_norm0)
+      .def_ro("converged", &TrainReport::converged);
+
+  nb::class_<StageOutcome>(mod, "StageOutcome")
+      .def_ro("eps", &StageOutcome::eps)
+      .def_ro("m", &StageOutcome::m)
+      .def_ro("Q", &StageOutcome::Q)
+      .def_ro("b", &StageOutcome::b)
+      .def_ro("train_error", &StageOutcome::train_error)
+      .def_ro("targets_vs_true", &StageOutcome::targets_vs_true)
+      .def_ro("targets_vs_noisy", &StageOutcome::targets_vs_noisy)
+      .def_ro("fit", &StageOutcome::fit);
+
+  nb::class_<TrialOutcome>(mod, "TrialOutcome").def_ro("stages", &TrialOutcome::stages);
+
+  mod.def(
+      "simulate",
+      [](const Problem& problem, const std::vector<Stage>& stages, const std::string& loss, int N, int trials,
+         std::uint64_t seed, int threads, double tol, int max_newton) {
+        SimulationOptions opt{N, trials, seed, threads, {}};
+        opt.train.tol = tol;
+        opt.train.max_newton = max_newton;
+        const Loss l = parse_loss(loss);
+        nb::gil_scoped_release release;
+        return simulate(problem, stages, l, opt);
+      },
+      "problem"_a, "stages"_a, "loss"_a, "N"_a, "trials"_a, "seed"_a, "threads"_a, "tol"_a, "max_newton"_a);
+
+  mod.def("simulation_bytes", [](const Problem& problem, int N, int trials, int threads) {
+    return simulation_bytes(problem, SimulationOptions{N, trials, 0, threads, {}});
+  });
+
+  mod.def(
+      "fit_linear",
+      [](nb::DRef<const RowMatrix> X, const Eigen::VectorXd& y, const Eigen::VectorXd& weight, const std::string& loss,
+         double lam, bool learn_bias, const Eigen::VectorXd& w0, double B0, double tol, int max_newton, int threads) {
+        const Loss l = parse_loss(loss);
+        LinearModel model{w0, B0};
+        Eigen::VectorXd logits;
+        TrainOptions opt;
+        opt.tol = tol;
+        opt.max_newton = max_newton;
+        opt.threads = threads;
+        TrainReport rep;
+        {
+          nb::gil_scoped_release release;
+          rep = fit_linear(X, y, weight, l, lam, learn_bias, model, logits, opt);
+        }
+        return std::make_tuple(model.w, model.B, logits, rep);
+      },
+      "X"_a, "y"_a, "weight"_a, "loss"_a, "lam"_a, "learn_bias"_a, "w0"_a, "B0"_a, "tol"_a, "max_newton"_a,
+      "threads"_a);
+
+  mod.def("draw_dataset", [](const Problem& problem, int N, std::uint64_t seed, std::uint64_t trial) {
+    Dataset d = draw_dataset(problem, N, seed, trial);
+    return std::make_tuple(std::move(d.X), std::move(d.s), std::move(d.y_true), std::move(d.y_noisy));
+  });
 
   mod.def("resolve_method", [](const std::string& method, int T) {
     const Method m = resolve_method(parse_method(method), T);

@@ -2,6 +2,7 @@
 
 from sdgmm._core import Problem, Stage
 from sdgmm.errors import ConvergenceError
+from sdgmm.simulate import SimulationResult, compare, simulate
 from sdgmm.theory import TheoryResult, make_stages, theory
 
 __version__ = "0.1.0"

@@ -1,6 +1,7 @@
 // Losses as small value types sharing one interface (the LIBLINEAR idea: the solvers never know
 // which loss they minimise). Target y lies in [0, 1] for the logistic loss, any real for square.
-//   value(y, u), grad(y, u) = d/du, curvature(y, u) = d2/du2
+//   value(y, u), grad(y, u) = d/du, curvature(y, u) = d2/du2, change(y, u, du) = value(y, u + du) -
+//       value(y, u) computed without cancellation (line searches near the optimum need it)
 //   prox(h, y, c, guess): the proximal step z of the effective process, z = -c * grad(y, h + z),
 //       with dz/dh; the training logit is u = h + z
 //   soft_target(u, beta): the next stage's soft target built from the logit u
@@ -38,6 +39,8 @@ struct Prox {
 
 struct LogisticLoss {
   static double value(double y, double u) { return log1p_exp(u) - y * u; }
+  // value(y, u + du) - value(y, u) without cancellation: log1p(sigmoid(u) expm1(du)) - y du.
+  static double change(double y, double u, double du) { return std::log1p(sigmoid(u) * std::expm1(du)) - y * du; }
   // sigmoid(u) - y written without cancellation for saturated u and y in {0, 1}.
   static double grad(double y, double u) {
     const SigmoidPair sp = sigmoid_pair(u);
@@ -86,6 +89,7 @@ struct SquareLoss {
     const double r = 0.5 * (u + 1.0) - y;
     return r * r;
   }
+  static double change(double y, double u, double du) { return du * (grad(y, u) + 0.25 * du); }
   static double grad(double y, double u) { return 0.5 * (u + 1.0) - y; }
   static double curvature(double, double) { return 0.5; }
   static double soft_target(double u, double beta) { return 0.5 * (beta * u + 1.0); }

@@ -1,0 +1,111 @@
+#include "sdgmm/simulate.hpp"
+
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "sdgmm/error.hpp"
+#include "sdgmm/loss.hpp"
+
+namespace sdgmm {
+namespace {
+
+int concurrency(const SimulationOptions& o) {
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  return std::max(1, std::min(o.trials, o.threads > 0 ? o.threads : cores));
+}
+
+// MemAvailable from /proc/meminfo (Linux); 0 when unknown, which skips the check.
+std::size_t available_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::size_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
+}
+
+template <class L>
+Eigen::VectorXd next_targets(const Eigen::VectorXd& u, const Stage& next) {
+  return u.unaryExpr([&](double v) { return next_target<L>(v, next); });
+}
+
+double fraction_differing(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
+  return ((a.array() >= 0.5) != (b.array() >= 0.5)).cast<double>().mean();
+}
+
+}  // namespace
+
+std::size_t simulation_bytes(const Problem& problem, const SimulationOptions& o) {
+  const int M = training_size(problem, o.N);
+  // X plus about ten vectors of length M or N per fit (targets, logits, curvatures, CG vectors).
+  const std::size_t per_trial = dataset_bytes(o.N, M) + 10 * sizeof(double) * (static_cast<std::size_t>(M) + o.N);
+  return static_cast<std::size_t>(concurrency(o)) * per_trial;
+}
+
+void validate(const Problem& problem, const SimulationOptions& o) {
+  validate(problem);
+  if (o.N < 1) throw std::invalid_argument("N must be >= 1 (got " + std::to_string(o.N) + ")");
+  if (o.trials < 1) throw std::invalid_argument("trials must be >= 1 (got " + std::to_string(o.trials) + ")");
+  if (o.threads < 0) throw std::invalid_argument("threads must be >= 0 (got " + std::to_string(o.threads) + ")");
+  if (!(o.train.tol > 0.0)) throw std::invalid_argument("tol must be > 0 (got " + shown(o.train.tol) + ")");
+  const double M = problem.alpha * o.N;
+  if (M < 0.5) throw std::invalid_argument("alpha * N must give at least one training point (got " + shown(M) + ")");
+  if (M * o.N > 4e12) throw std::invalid_argument("N: M x N = " + shown(M * o.N) + " entries is beyond any memory");
+  const std::size_t need = simulation_bytes(problem, o), have = available_bytes();
+  if (have != 0 && need > have)
+    throw std::invalid_argument(
+        "N: the simulation needs " + std::to_string(need) + " bytes (" + std::to_string(concurrency(o)) +
+        " concurrent trials of M = " + std::to_string(training_size(problem, o.N)) + " x N = " + std::to_string(o.N) +
+        ") but only " + std::to_string(have) + " bytes are available; lower N or threads");
+}
+
+TrialOutcome run_trial(const Dataset& d, const std::vector<Stage>& stages, Loss loss, double delta, double rho,
+                       const TrainOptions& train) {
+  const Eigen::Index N = d.X.cols();
+  TrialOutcome out;
+  LinearModel model{Eigen::VectorXd::Zero(N), 0.0};
+  Eigen::VectorXd targets = d.y_noisy, u;
+  double first_bias = 0.0;
+  for (std::size_t t = 0; t < stages.size(); ++t) {
+    const Stage& st = stages[t];
+    if (t > 0) targets = loss == Loss::logistic ? next_targets<LogisticLoss>(u, st) : next_targets<SquareLoss>(u, st);
+    if (st.bias == BiasPolicy::fix_first) model.B = first_bias;
+    if (st.bias == BiasPolicy::fixed) model.B = st.bias_value;
+    StageOutcome so;
+    so.fit = fit_linear(d.X, targets, Eigen::VectorXd(), loss, st.lam, st.bias == BiasPolicy::learn, model, u, train);
+    if (t == 0) first_bias = model.B;
+    so.m = model.w.sum() / static_cast<double>(N);  // v . w / N with v = (1, ..., 1)
+    so.Q = model.w.squaredNorm() / static_cast<double>(N);
+    so.b = model.B;
+    so.eps = generalisation_error(so.m, so.b, so.Q, delta, rho);
+    const Eigen::VectorXd predicted = (u.array() > 0.0).cast<double>();
+    so.train_error = fraction_differing(predicted, targets);
+    so.targets_vs_true = fraction_differing(targets, d.y_true);
+    so.targets_vs_noisy = fraction_differing(targets, d.y_noisy);
+    out.stages.push_back(so);
+  }
+  return out;
+}
+
+std::vector<TrialOutcome> simulate(const Problem& problem, const std::vector<Stage>& stages, Loss loss,
+                                   const SimulationOptions& options) {
+  validate(stages);
+  validate(problem, options);
+  const int workers = concurrency(options);
+  TrainOptions train = options.train;
+  // Parallel trials with one fit per thread; a lone trial gets all threads for its passes.
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  train.threads = workers > 1 ? 1 : (options.threads > 0 ? options.threads : cores);
+  std::vector<TrialOutcome> trials(options.trials);
+#pragma omp parallel for num_threads(workers) if (workers > 1) schedule(dynamic, 1)
+  for (int k = 0; k < options.trials; ++k) {
+    const Dataset d = draw_dataset(problem, options.N, options.seed, static_cast<std::uint64_t>(k));
+    trials[k] = run_trial(d, stages, loss, problem.delta, problem.rho, train);
+  }
+  return trials;
+}
+
+}  // namespace sdgmm
