@@ -6,4 +6,15 @@ from sdgmm.simulate import SimulationResult, compare, simulate
 from sdgmm.theory import TheoryResult, make_stages, theory
 
 __version__ = "0.1.0"
-__all__ = ["ConvergenceError", "Problem", "Stage", "TheoryResult", "__version__", "make_stages", "theory"]
+__all__ = [
+    "ConvergenceError",
+    "Problem",
+    "SimulationResult",
+    "Stage",
+    "TheoryResult",
+    "__version__",
+    "compare",
+    "make_stages",
+    "simulate",
+    "theory",
+]
