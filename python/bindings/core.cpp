@@ -128,6 +128,8 @@ NB_MODULE(_core, mod) {
       },
       "problem"_a, "stages"_a, "loss"_a, "N"_a, "trials"_a, "seed"_a, "threads"_a, "tol"_a, "max_newton"_a);
 
+  mod.def("training_size", &training_size, "problem"_a, "N"_a);
+
   mod.def("simulation_bytes", [](const Problem& problem, int N, int trials, int threads) {
     return simulation_bytes(problem, SimulationOptions{N, trials, 0, threads, {}});
   });

@@ -123,7 +123,7 @@ def simulate(
     arrays = {name: np.array([[getattr(s, name) for s in tr.stages] for tr in outcomes]) for name in MEASURES}
     for name in FIT_FIELDS:
         arrays[name] = np.array([[getattr(s.fit, name) for s in tr.stages] for tr in outcomes])
-    result = SimulationResult(problem, stages, loss, int(N), int(round(problem.alpha * N)), int(seed), arrays,
+    result = SimulationResult(problem, stages, loss, int(N), _core.training_size(problem, int(N)), int(seed), arrays,
                               time.perf_counter() - start)
     failed = int((~arrays["converged"]).sum())
     if failed:
