@@ -1,5 +1,7 @@
 #include "sdgmm/simulate.hpp"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -16,15 +18,14 @@ int concurrency(const SimulationOptions& o) {
   return std::max(1, std::min(o.trials, o.threads > 0 ? o.threads : cores));
 }
 
-// MemAvailable from /proc/meminfo (Linux); 0 when unknown, which skips the check.
+// MemAvailable from /proc/meminfo (Linux), else the physical memory.
 std::size_t available_bytes() {
   std::ifstream in("/proc/meminfo");
-  std::string key;
+  std::string key, unit;
   std::size_t kib = 0;
-  std::string unit;
   while (in >> key >> kib >> unit)
     if (key == "MemAvailable:") return kib * 1024;
-  return 0;
+  return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(sysconf(_SC_PAGE_SIZE));
 }
 
 template <class L>
@@ -50,12 +51,21 @@ void validate(const Problem& problem, const SimulationOptions& o) {
   if (o.N < 1) throw std::invalid_argument("N must be >= 1 (got " + std::to_string(o.N) + ")");
   if (o.trials < 1) throw std::invalid_argument("trials must be >= 1 (got " + std::to_string(o.trials) + ")");
   if (o.threads < 0) throw std::invalid_argument("threads must be >= 0 (got " + std::to_string(o.threads) + ")");
-  if (!(o.train.tol > 0.0)) throw std::invalid_argument("tol must be > 0 (got " + shown(o.train.tol) + ")");
+  if (!(o.train.tol > 0.0) || !std::isfinite(o.train.tol))
+    throw std::invalid_argument("tol must be a finite number > 0 (got " + shown(o.train.tol) + ")");
   const double M = problem.alpha * o.N;
   if (M < 0.5) throw std::invalid_argument("alpha * N must give at least one training point (got " + shown(M) + ")");
-  if (M * o.N > 4e12) throw std::invalid_argument("N: M x N = " + shown(M * o.N) + " entries is beyond any memory");
-  const std::size_t need = simulation_bytes(problem, o), have = available_bytes();
-  if (have != 0 && need > have)
+  if (M >= 2147483647.0)
+    throw std::invalid_argument("N: M = alpha * N = " + shown(M) + " training points exceeds 2^31 - 1");
+  const double need_estimate = 8.0 * concurrency(o) * (M + 10.0) * o.N;  // before any size_t arithmetic
+  const std::size_t have = available_bytes();
+  if (need_estimate > static_cast<double>(have))
+    throw std::invalid_argument("N: the simulation needs about " + shown(need_estimate) + " bytes (" +
+                                std::to_string(concurrency(o)) + " concurrent trials of M = " + shown(std::round(M)) +
+                                " x N = " + std::to_string(o.N) + " doubles) but only " + std::to_string(have) +
+                                " bytes are available; lower N or threads");
+  const std::size_t need = simulation_bytes(problem, o);
+  if (need > have)
     throw std::invalid_argument(
         "N: the simulation needs " + std::to_string(need) + " bytes (" + std::to_string(concurrency(o)) +
         " concurrent trials of M = " + std::to_string(training_size(problem, o.N)) + " x N = " + std::to_string(o.N) +

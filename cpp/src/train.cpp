@@ -2,33 +2,27 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "sdgmm/loss.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace sdgmm {
 namespace {
 
 using Eigen::VectorXd;
 
-// Sums fn(i, acc) over the rows into a vector of size n. Each thread owns an accumulator and they
-// are added in thread order, so a given thread count always gives the same bits.
+// Sums fn(i, acc) over the rows into a vector of size n. The rows are cut into a fixed number
+// of contiguous chunks whatever the thread count, and the chunk sums are added in order, so every
+// thread count gives the same bits.
 template <class RowFn>
 VectorXd sum_rows(Eigen::Index M, int threads, Eigen::Index n, RowFn fn) {
-  std::vector<VectorXd> acc(static_cast<std::size_t>(std::max(1, threads)), VectorXd::Zero(n));
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-#ifdef _OPENMP
-    VectorXd& mine = acc[static_cast<std::size_t>(omp_get_thread_num())];
-#else
-    VectorXd& mine = acc[0];
-#endif
-#pragma omp for schedule(static)
-    for (Eigen::Index i = 0; i < M; ++i) fn(i, mine);
+  constexpr Eigen::Index kChunks = 16;
+  const Eigen::Index chunks = std::min(kChunks, std::max<Eigen::Index>(M, 1));
+  std::vector<VectorXd> acc(static_cast<std::size_t>(chunks), VectorXd::Zero(n));
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (Eigen::Index k = 0; k < chunks; ++k) {
+    for (Eigen::Index i = k * M / chunks; i < (k + 1) * M / chunks; ++i) fn(i, acc[static_cast<std::size_t>(k)]);
   }
   for (std::size_t k = 1; k < acc.size(); ++k) acc[0] += acc[k];
   return acc[0];
@@ -181,6 +175,8 @@ TrainReport fit_linear(const RowMatrixRef& X, const Eigen::VectorXd& y, const Ei
   if (weight.size() != 0 && weight.size() != y.size())
     throw std::invalid_argument("sample_weight must have one weight per row of X");
   if (!(lam > 0.0) || !std::isfinite(lam)) throw std::invalid_argument("lam must be a finite number > 0");
+  if (!(options.tol > 0.0) || !std::isfinite(options.tol))
+    throw std::invalid_argument("tol must be a finite number > 0 (got " + shown(options.tol) + ")");
   if (model.w.size() != X.cols()) model.w = Eigen::VectorXd::Zero(X.cols());
   return loss == Loss::logistic ? newton_cg<LogisticLoss>(X, y, weight, lam, learn_bias, model, logits, options)
                                 : newton_cg<SquareLoss>(X, y, weight, lam, learn_bias, model, logits, options);

@@ -14,6 +14,7 @@ import json
 import math
 import re
 import sys
+import time
 import warnings
 
 EXIT_OK, EXIT_USAGE, EXIT_NOT_CONVERGED = 0, 2, 3
@@ -31,7 +32,11 @@ probability theta (or theta_plus / theta_minus for true class +1 / -1).
 Stage t = 1..T fits logit u = w.x / sqrt(N) + B with the logistic (or square) loss and ridge penalty
 lam_t |w|^2 / 2. Stage 1 trains on the noisy labels; stage t >= 2 trains on pseudo-labels made from
 stage t-1's logits on the same inputs: soft sigmoid(beta_t u) (temperature 1 / beta_t), or hard 1{u > 0}.
-Reported per stage: test error eps against the true label, overlap m = v.w / N, bias b, Q = |w|^2 / N."""
+Reported per stage: test error eps against the true label, overlap m = v.w / N, bias b, Q = |w|^2 / N.
+
+'sdgmm theory' solves the exact state evolution (the limit N -> inf at fixed alpha); 'sdgmm simulate'
+trains the same pipeline on finite data (dimension N, several independent trials) and, with --compare,
+prints it next to the theory."""
 
 EXIT_STATUS = """\
 exit status:
@@ -123,45 +128,93 @@ def _add_stage_args(parser: argparse.ArgumentParser) -> None:
                         "soft targets are (beta u + 1) / 2 (default: %(default)s)")
 
 
-def _api_default(name: str):
-    """The default of sdgmm.theory's keyword `name`: one source for the API and the CLI."""
+def _int_below(limit: int):
+    """An argparse type: an integer below `limit` (the engine's C integer range; the API checks the lower bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer (got {text!r})") from None
+        if value >= limit:
+            raise argparse.ArgumentTypeError(f"must be below {limit} (got {value})")
+        return value
+
+    return parse
+
+
+_C_INT = _int_below(2**31)
+
+
+def _api_default(func, name: str):
+    """The default of keyword `name` of the API function `func` (sdgmm.theory, sdgmm.simulate):
+    one source for the API and the CLI."""
     import inspect
 
-    from sdgmm.theory import theory
-
-    return inspect.signature(theory).parameters[name].default
+    return inspect.signature(func).parameters[name].default
 
 
 def _add_solver_args(parser: argparse.ArgumentParser) -> None:
+    from sdgmm.theory import theory
+
     g = parser.add_argument_group("solver (integration and fixed point)")
     g.add_argument("--method", choices=("auto", "tensor", "qmc", "mc"), default="auto",
                    help="integration over the Gaussian fields: 'tensor' Gauss-Hermite product rule, 'qmc' "
                         "scrambled Sobol points, 'mc' Monte Carlo (the reference's method), 'auto' = tensor "
                         "for T <= 3, else qmc (default: %(default)s)")
-    g.add_argument("--gh-nodes", type=int, default=_api_default("gh_nodes"), metavar="N",
+    g.add_argument("--gh-nodes", type=_C_INT, default=_api_default(theory, "gh_nodes"), metavar="N",
                    help="Gauss-Hermite nodes per dimension for 'tensor', in [2, 400] (default: %(default)s)")
-    g.add_argument("--split-nodes", type=int, default=_api_default("split_nodes"), metavar="N",
+    g.add_argument("--split-nodes", type=_C_INT, default=_api_default(theory, "split_nodes"), metavar="N",
                    help="Gauss-Legendre nodes on each piece cut by a hard-label jump, in [2, 400] "
                         "(default: %(default)s)")
-    g.add_argument("--qmc-gh-nodes", type=int, default=_api_default("qmc_gh_nodes"), metavar="N",
+    g.add_argument("--qmc-gh-nodes", type=_C_INT, default=_api_default(theory, "qmc_gh_nodes"), metavar="N",
                    help="Gauss-Hermite nodes on each stage's own coordinate for 'qmc' (default: %(default)s)")
-    g.add_argument("--qmc-points", type=int, default=_api_default("qmc_points"), metavar="N",
+    g.add_argument("--qmc-points", type=_C_INT, default=_api_default(theory, "qmc_points"), metavar="N",
                    help="Sobol points per replicate for 'qmc' (default: %(default)s)")
-    g.add_argument("--qmc-replicates", type=int, default=_api_default("qmc_replicates"), metavar="N",
+    g.add_argument("--qmc-replicates", type=_C_INT, default=_api_default(theory, "qmc_replicates"), metavar="N",
                    help="independent scrambles for 'qmc', >= 2; their spread is eps_error (default: %(default)s)")
-    g.add_argument("--mc-samples", type=int, default=_api_default("mc_samples"), metavar="N",
+    g.add_argument("--mc-samples", type=_C_INT, default=_api_default(theory, "mc_samples"), metavar="N",
                    help="samples for 'mc' (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=_api_default("seed"), metavar="S",
+    g.add_argument("--seed", type=_int_below(2**64), default=_api_default(theory, "seed"), metavar="S",
                    help="random seed of 'qmc' / 'mc', >= 0 (default: %(default)s)")
-    g.add_argument("--tol", type=float, default=_api_default("tol"), metavar="TOL",
+    g.add_argument("--tol", type=float, default=_api_default(theory, "tol"), metavar="TOL",
                    help="fixed-point tolerance on the conjugate order parameters, > 0 (default: %(default)g)")
-    g.add_argument("--max-iter", type=int, default=_api_default("max_iter"), metavar="N",
+    g.add_argument("--max-iter", type=_C_INT, default=_api_default(theory, "max_iter"), metavar="N",
                    help="fixed-point iterations per stage, >= 1 (default: %(default)s)")
-    g.add_argument("--threads", type=int, default=_api_default("threads"), metavar="N",
+    g.add_argument("--threads", type=_C_INT, default=_api_default(theory, "threads"), metavar="N",
                    help="worker threads, 0 = all cores (default: %(default)s)")
     g.add_argument("--on-nonconvergence", choices=("raise", "warn"), default="raise",
                    help="'raise': stop with exit status 3; 'warn': print a warning and report the failed stage "
                         "and those after it as NaN (default: %(default)s)")
+
+
+def _add_simulation_args(parser: argparse.ArgumentParser) -> None:
+    from sdgmm.simulate import simulate
+
+    g = parser.add_argument_group("simulation (finite size)")
+    g.add_argument("--N", type=_C_INT, default=_api_default(simulate, "N"), metavar="N",
+                   help="dimension N of the inputs, >= 1; every trial draws M = round(alpha N) training points "
+                        "(default: %(default)s)")
+    g.add_argument("--trials", type=_C_INT, default=_api_default(simulate, "trials"), metavar="K",
+                   help="independent draws of the training set (inputs, classes and label flips), each trained "
+                        "through all stages; every reported number is the mean over the trials and se its "
+                        "standard error, std / sqrt(trials); >= 1 (default: %(default)s)")
+    g.add_argument("--seed", type=_int_below(2**64), default=_api_default(simulate, "seed"), metavar="S",
+                   help="random seed, >= 0: the data of trial k depend on (seed, k) alone, so a run is "
+                        "reproducible and independent of --threads (default: %(default)s)")
+    g.add_argument("--threads", type=_C_INT, default=_api_default(simulate, "threads"), metavar="N",
+                   help="worker threads, 0 = all cores; trials run in parallel, one fit per thread "
+                        "(default: %(default)s)")
+    g.add_argument("--tol", type=float, default=_api_default(simulate, "tol"), metavar="TOL",
+                   help="tolerance of the Newton-CG training solver: a fit stops when the gradient norm falls "
+                        "to tol times its value at the start (relative gradient norm), > 0 (default: %(default)g)")
+    g.add_argument("--max-newton", type=_C_INT, default=_api_default(simulate, "max_newton"), metavar="N",
+                   help="Newton iterations per fit, >= 1; fits that do not reach --tol are reported by a "
+                        "warning and converged = no (default: %(default)s)")
+    g.add_argument("--compare", action="store_true",
+                   help="also solve the state evolution (with the default settings of 'sdgmm theory') and "
+                        "print theory next to simulation: difference = simulation - theory, z = difference / se "
+                        "(not with --tol or --max-newton: the comparison trains with their defaults)")
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:
@@ -220,18 +273,33 @@ def _fmt_number(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def _format_table(res, args) -> str:
-    p = res.problem
+def _header(problem, n_stages: int, loss: str, args) -> list[str]:
+    """The '# problem' and '# stages' lines shared by every table."""
+    p = problem
     flips = f"theta={p.theta:g}"
     if p.theta_plus is not None or p.theta_minus is not None:
         flips += f" theta_plus={p.theta_plus if p.theta_plus is not None else p.theta:g}"
         flips += f" theta_minus={p.theta_minus if p.theta_minus is not None else p.theta:g}"
     labels = "hard" if args.hard else "soft"
-    header = [
+    return [
         f"# problem: alpha={p.alpha:g} delta={p.delta:g} rho={p.rho:g} {flips}",
-        f"# stages: T={res.n_stages} labels={labels} bias={args.bias} loss={res.loss}",
-        f"# method: {res.method} ({res.seconds * 1e3:.1f} ms)",
+        f"# stages: T={n_stages} labels={labels} bias={args.bias} loss={loss}",
     ]
+
+
+def _align(cells: list) -> list[str]:
+    """Right-aligned columns; cells[0] is the column header."""
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+
+
+def _yes_no(flag) -> str:
+    return "yes" if flag else "no"
+
+
+def _format_table(res, args) -> str:
+    header = _header(res.problem, res.n_stages, res.loss, args)
+    header.append(f"# method: {res.method} ({res.seconds * 1e3:.1f} ms)")
     cols = ("stage", "lam", "beta", "eps", "eps_error", "m", "b", "Q", "iterations", "converged", "collapsed")
     cells = [cols]
     for r in res.rows():
@@ -239,20 +307,62 @@ def _format_table(res, args) -> str:
         cells.append((
             str(r["stage"]), format(r["lam"], "g"), beta, format(r["eps"], ".8f"), format(r["eps_error"], ".1e"),
             format(r["m"], ".6f"), format(r["b"], ".6f"), format(r["Q"], ".6f"), str(r["iterations"]),
-            "yes" if r["converged"] else "no", "yes" if r["collapsed"] else "no",
+            _yes_no(r["converged"]), _yes_no(r["collapsed"]),
         ))
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
-    return "\n".join(header + lines)
+    return "\n".join(header + _align(cells))
 
 
-def _emit(res, args) -> None:
+def _simulation_line(args, M: int, seconds: float) -> str:
+    return (f"# simulation: N={args.N} M={M} trials={args.trials} seed={args.seed} "
+            f"({seconds * 1e3:.1f} ms wall time)")
+
+
+def _format_simulation_table(res, args) -> str:
+    header = _header(res.problem, len(res.stages), res.loss, args) + [_simulation_line(args, res.M, res.seconds)]
+    cols = ("stage", "eps", "se", "m", "Q", "b", "train_error", "targets_vs_true", "targets_vs_noisy",
+            "newton_iterations", "converged")
+    cells = [cols]
+    for r in res.summary().to_dict(orient="records"):
+        cells.append((
+            str(r["stage"]), format(r["eps"], ".6f"), format(r["eps_se"], ".1e"), format(r["m"], ".6f"),
+            format(r["Q"], ".6f"), format(r["b"], ".6f"), format(r["train_error"], ".4f"),
+            format(r["targets_vs_true"], ".4f"), format(r["targets_vs_noisy"], ".4f"),
+            format(r["newton_iterations"], ".1f"), _yes_no(r["converged"]),
+        ))
+    return "\n".join(header + _align(cells))
+
+
+def _format_compare_table(df, problem, args, M: int, seconds: float) -> str:
+    header = _header(problem, len(df), args.loss, args) + [
+        _simulation_line(args, M, seconds),
+        ("# theory: state evolution with the default settings of 'sdgmm theory'; "
+         "difference = simulation - theory, z = difference / se"),
+    ]
+    cells = [("stage", "theory", "simulation", "se", "difference", "z")]
+    for r in df.to_dict(orient="records"):
+        cells.append((str(r["stage"]), format(r["theory"], ".8f"), format(r["simulation"], ".6f"),
+                      format(r["se"], ".1e"), format(r["difference"], "+.6f"), format(r["z"], "+.2f")))
+    return "\n".join(header + _align(cells))
+
+
+def _emit(args, *, table, frame, data) -> None:
+    """Print in --format: `table`, `frame` and `data` are called lazily (str, DataFrame, JSON-like dict)."""
     if args.format == "csv":
-        sys.stdout.write(res.to_dataframe().to_csv(index=False))
+        sys.stdout.write(frame().to_csv(index=False))
     elif args.format == "json":
-        sys.stdout.write(json.dumps(_finite_or_none(res.to_dict()), indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(json.dumps(_finite_or_none(data()), indent=2, allow_nan=False) + "\n")
     else:
-        sys.stdout.write(_format_table(res, args) + "\n")
+        sys.stdout.write(table() + "\n")
+
+
+def _call_reporting_warnings(func, *args, **kwargs):
+    """Call `func`; each warning it raises becomes one 'sdgmm: warning:' line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = func(*args, **kwargs)
+    for w in caught:
+        print(f"sdgmm: warning: {w.message}", file=sys.stderr)
+    return result
 
 
 # --- subcommands -------------------------------------------------------------------------------
@@ -283,23 +393,90 @@ def _run_theory(args) -> int:
 
     problem = _problem_from_args(args)
     stages = _stages_from_args(args)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        res = sdgmm.theory(problem, stages, args.loss, **_solver_kwargs(args))
-    for w in caught:
-        print(f"sdgmm: warning: {w.message}", file=sys.stderr)
-    _emit(res, args)
+    res = _call_reporting_warnings(sdgmm.theory, problem, stages, args.loss, **_solver_kwargs(args))
+    _emit(args, table=lambda: _format_table(res, args), frame=res.to_dataframe, data=res.to_dict)
     return EXIT_OK
 
 
-SUBCOMMANDS = (_add_theory,)
+SIMULATE_DESCRIPTION = """\
+Train T-stage self-distillation on finite data: each of --trials independent training sets holds
+M = round(alpha N) points in dimension N; stage 1 is fitted to the noisy labels and every later stage
+to the previous stage's pseudo-labels on the same inputs, by a Newton-CG solver. Model and notation:
+see 'sdgmm --help'. Reported per stage, as the mean over the trials:
+  eps                test error against the true labels, computed exactly from the trained weights via
+                     (m, Q, b) (the population error; no test set, so no test-sampling noise)
+  se                 standard error of the mean eps over the trials, std / sqrt(trials) (0 for one trial)
+  m, Q, b            overlap m = v.w / N, squared norm Q = |w|^2 / N, bias b = B
+  train_error        fraction of training points whose prediction 1{u > 0} differs from the stage's own
+                     targets (read as 1{y >= 1/2})
+  targets_vs_true    fraction of the stage's (pseudo-)labels, read as 1{y >= 1/2}, that disagree with the
+                     true labels: the denoising (stage 1: the realised flip rate, about theta)
+  targets_vs_noisy   fraction of the stage's (pseudo-)labels that disagree with the observed noisy labels
+                     (0 at stage 1)
+  newton_iterations  Newton iterations per fit; converged = every trial's fit reached --tol
+The csv output (one row per stage) also holds the standard error <name>_se of every measure; json holds
+the same summary with N, M, seed and the per-stage eps and eps_se."""
+
+SIMULATE_EXIT_STATUS = """\
+exit status:
+  0  success (fits that did not reach --tol are reported by one 'sdgmm: warning:' line)
+  2  invalid input (a bad parameter value, or a size that does not fit in memory; the message names
+     the parameter)
+  3  with --compare: the state evolution did not converge"""
+
+
+def _add_simulate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "simulate", formatter_class=_Formatter,
+        help="train SD on finite data: mean test error and order parameters of every stage over trials",
+        description=SIMULATE_DESCRIPTION,
+        epilog="examples:\n"
+               "  sdgmm simulate --alpha 3 --rho 0.4 --theta 0.2 --lam 1.5,0.5,2.0 --beta 0.8,1.2 --N 1000 --trials 8\n"
+               "  sdgmm simulate --rho 0.3 --theta 0.2 --lam 0.5,0.5,0.5 --hard --bias fix_first --N 800 "
+               "--compare\n\n" + SIMULATE_EXIT_STATUS,
+    )
+    _add_problem_args(p)
+    _add_stage_args(p)
+    _add_simulation_args(p)
+    _add_output_args(p)
+    p.set_defaults(run=_run_simulate)
+
+
+def _run_simulate(args) -> int:
+    from sdgmm import _core
+    from sdgmm.simulate import compare, simulate
+
+    problem = _problem_from_args(args)
+    stages = _stages_from_args(args)
+    sizes = {"N": args.N, "trials": args.trials, "seed": args.seed, "threads": args.threads}
+    if not args.compare:
+        res = _call_reporting_warnings(simulate, problem, stages, args.loss, tol=args.tol,
+                                       max_newton=args.max_newton, **sizes)
+        _emit(args, table=lambda: _format_simulation_table(res, args), frame=res.summary, data=res.to_dict)
+        return EXIT_OK
+    for name, flag in (("tol", "--tol"), ("max_newton", "--max-newton")):
+        if getattr(args, name) != _api_default(simulate, name):
+            raise UsageError(f"{name}: {flag} cannot be combined with --compare (sdgmm.compare trains with the "
+                             f"default {name} = {_api_default(simulate, name)})")
+    start = time.perf_counter()
+    df = _call_reporting_warnings(compare, problem, stages, args.loss, **sizes)
+    seconds = time.perf_counter() - start
+    M = _core.training_size(problem, args.N)
+    _emit(args, table=lambda: _format_compare_table(df, problem, args, M, seconds), frame=lambda: df,
+          data=lambda: df.to_dict(orient="list"))
+    return EXIT_OK
+
+
+SUBCOMMANDS = (_add_theory, _add_simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sdgmm", description=DESCRIPTION, formatter_class=_Formatter,
-                     epilog="example:\n  sdgmm theory --alpha 2 --delta 0.5 --rho 0.5 --theta 0.3 "
-                            "--lam 1.0,0.5,0.5 --beta 2,2\n\nRun 'sdgmm <subcommand> --help' for its "
-                            "parameters.\n\n" + EXIT_STATUS)
+                     epilog="examples:\n  sdgmm theory --alpha 2 --delta 0.5 --rho 0.5 --theta 0.3 "
+                            "--lam 1.0,0.5,0.5 --beta 2,2\n"
+                            "  sdgmm simulate --alpha 2 --delta 0.5 --rho 0.5 --theta 0.3 --lam 1.0,0.5,0.5 "
+                            "--beta 2,2 --N 1000 --trials 8 --compare\n\nRun 'sdgmm <subcommand> --help' for "
+                            "its parameters.\n\n" + EXIT_STATUS)
     from sdgmm import __version__
 
     parser.add_argument("--version", action="version", version=f"sdgmm {__version__}")

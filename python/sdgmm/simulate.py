@@ -106,16 +106,18 @@ def simulate(
 ) -> SimulationResult:
     """Train ``len(stages)``-stage SD on ``trials`` independent draws of size N x M (M = round(alpha N)).
 
-    Each trial's data come from (seed, trial) alone, so results do not depend on ``threads``.
+    Each trial's data come from (seed, trial) alone and every sum over samples is cut into fixed
+    chunks, so the numbers are bit-identical for any ``threads``.
     The solver stops at |grad| <= tol |grad(0)|; a fit that does not get there is reported by a
     RuntimeWarning and in the ``converged`` array.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES} (got {loss!r})")
-    for name, value, low in (("N", N, 1), ("trials", trials, 1), ("seed", seed, 0), ("threads", threads, 0),
-                             ("max_newton", max_newton, 1)):
-        if not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low} (got {value!r})")
+    int_max, seed_max = 2**31 - 1, 2**64 - 1
+    for name, value, low, high in (("N", N, 1, int_max), ("trials", trials, 1, int_max), ("seed", seed, 0, seed_max),
+                                   ("threads", threads, 0, int_max), ("max_newton", max_newton, 1, int_max)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+            raise ValueError(f"{name} must be an integer in [{low}, {high}] (got {value!r})")
     stages = [stages] if isinstance(stages, _core.Stage) else list(stages)
     start = time.perf_counter()
     outcomes = _core.simulate(problem, stages, loss, int(N), int(trials), int(seed), int(threads), float(tol),
