@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 import sdgmm
 from sdgmm import _core
 
@@ -92,7 +91,7 @@ def test_same_seed_same_numbers_on_any_thread_count():
 
 
 def _data(N=200, alpha=2.0, seed=0):
-    X, s, y_true, y_noisy = _core.draw_dataset(sdgmm.Problem(alpha=alpha, delta=0.5, rho=0.4, theta=0.2), N, seed, 0)
+    X, _, _, y_noisy = _core.draw_dataset(sdgmm.Problem(alpha=alpha, delta=0.5, rho=0.4, theta=0.2), N, seed, 0)
     return X, y_noisy
 
 
@@ -151,7 +150,7 @@ def test_square_loss_matches_the_normal_equations():
 
 def test_fixed_bias_is_kept_and_weights_equal_duplicated_rows():
     X, y = _data()
-    w, B, _, _ = _fit(X, y, learn_bias=False, B0=0.25)
+    _, B, _, _ = _fit(X, y, learn_bias=False, B0=0.25)
     assert B == 0.25
     weight = np.ones(len(y))
     weight[:40] = 2.0
@@ -164,6 +163,6 @@ def test_fixed_bias_is_kept_and_weights_equal_duplicated_rows():
 def test_warm_start_reaches_the_same_solution_in_fewer_passes():
     X, y = _data()
     w, B, _, cold = _fit(X, y, tol=1e-9)
-    w2, B2, _, warm = _core.fit_linear(X, y, np.empty(0), "logistic", 0.7, True, w * 0.99, B, 1e-9, 100, 1)
+    w2, _, _, warm = _core.fit_linear(X, y, np.empty(0), "logistic", 0.7, True, w * 0.99, B, 1e-9, 100, 1)
     np.testing.assert_allclose(w2, w, rtol=1e-6, atol=1e-8)
     assert warm.passes < cold.passes
