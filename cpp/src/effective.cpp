@@ -80,11 +80,13 @@ void children(const ParticleSet& in, std::size_t p, double jump, const Integrati
       out.push_back({samples(in.point[p], k), 1.0, kFree});
       return;
     case Method::qmc: {
-      const double u = samples(in.point[p], k);
+      // The qmc sample holds moment-matched normals; a split draws on each side from the
+      // truncated normal with the point's own uniform Phi(z).
+      const double z = samples(in.point[p], k);
       if (std::isnan(jump))
-        out.push_back({normal_quantile(u), 1.0, kFree});
+        out.push_back({z, 1.0, kFree});
       else
-        split_sample(jump, u, opt.prune, out);
+        split_sample(jump, normal_cdf(z), opt.prune, out);
       return;
     }
     case Method::tensor:

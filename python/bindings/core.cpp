@@ -66,6 +66,7 @@ NB_MODULE(_core, mod) {
       .def_ro("m", &TheoryResult::m)
       .def_ro("b", &TheoryResult::b)
       .def_ro("mh", &TheoryResult::mh)
+      .def_ro("conditioning", &TheoryResult::conditioning)
       .def_ro("Q", &TheoryResult::Q)
       .def_ro("chi", &TheoryResult::chi)
       .def_ro("Qh", &TheoryResult::Qh)
@@ -160,8 +161,8 @@ NB_MODULE(_core, mod) {
     return std::make_tuple(std::move(d.X), std::move(d.s), std::move(d.y_true), std::move(d.y_noisy));
   });
 
-  mod.def("resolve_method", [](const std::string& method, int T) {
-    const Method m = resolve_method(parse_method(method), T);
+  mod.def("resolve_method", [](const std::string& method, int T, bool hard) {
+    const Method m = resolve_method(parse_method(method), T, hard);
     return std::string(m == Method::tensor ? "tensor" : m == Method::qmc ? "qmc" : "mc");
   });
 }

@@ -15,6 +15,7 @@ from sdgmm.errors import ConvergenceError
 LOSSES = ("logistic", "square")
 BIASES = ("learn", "fix_first", "fixed")
 METHODS = ("auto", "tensor", "qmc", "mc")
+ACCURACY_WARNING = 1e-3  # an eps_error above this raises a RuntimeWarning
 
 
 def make_stages(lam, beta=None, hard=False, bias="learn", bias_value=0.0) -> list:
@@ -56,8 +57,11 @@ class TheoryResult:
 
     Vectors have one entry per stage; ``Q`` is symmetric, ``chi``, ``Qh`` and ``chih`` are filled
     on and above the diagonal (entry [k, t] couples stage k <= t). ``eps_error`` estimates the
-    integration error of ``eps``: the change from a 2/3-size rule (tensor), the standard error of
+    integration error of ``eps``: the change from a rule with one node fewer per coordinate (tensor), the standard error of
     the replicates (qmc), or NaN (mc).
+
+    ``conditioning[t]`` is 1 / sin of the angle between stage t and the span of the earlier stages:
+    integration errors in the conjugates are amplified by about this much.
 
     ``collapsed[t]`` marks the exact limit of a logistic stage that learns its bias on targets of a
     single class: the bias diverges (b = -inf or +inf), w vanishes (m = Q = 0) and the stage
@@ -79,6 +83,7 @@ class TheoryResult:
     chih: np.ndarray
     iterations: np.ndarray
     residual: np.ndarray
+    conditioning: np.ndarray
     converged: np.ndarray
     collapsed: np.ndarray
     seconds: float = field(default=math.nan)
@@ -102,6 +107,7 @@ class TheoryResult:
                     "m": self.m[t],
                     "b": self.b[t],
                     "Q": self.Q[t, t],
+                    "conditioning": self.conditioning[t],
                     "chi": self.chi[t, t],
                     "iterations": int(self.iterations[t]),
                     "residual": self.residual[t],
@@ -134,7 +140,8 @@ class TheoryResult:
                 {"lam": s.lam, "beta": s.beta, "hard": s.hard, "bias": s.bias, "bias_value": s.bias_value}
                 for s in self.stages
             ],
-            **{k: _jsonable(getattr(self, k)) for k in ("eps", "eps_error", "m", "b", "mh", "Q", "chi", "Qh", "chih")},
+            **{k: _jsonable(getattr(self, k))
+               for k in ("eps", "eps_error", "m", "b", "mh", "Q", "chi", "Qh", "chih", "conditioning")},
             "iterations": [int(v) for v in self.iterations],
             "residual": _jsonable(self.residual),
             "converged": [bool(v) for v in self.converged],
@@ -156,9 +163,9 @@ def theory(
     loss: str = "logistic",
     *,
     method: str = "auto",
-    gh_nodes: int = 16,
+    gh_nodes: int = 0,
     qmc_gh_nodes: int = 10,
-    split_nodes: int = 16,
+    split_nodes: int = 0,
     qmc_points: int = 1024,
     qmc_replicates: int = 8,
     mc_samples: int = 10_000,
@@ -173,9 +180,11 @@ def theory(
     """Solve the state evolution of ``len(stages)``-stage self-distillation.
 
     method: 'tensor' (Gauss-Hermite product rule, split at hard-label jumps), 'qmc' (scrambled
-        Sobol over the earlier stages' coordinates, ``qmc_replicates`` independent scrambles),
-        'mc' (the reference: ``mc_samples`` common random numbers, damping 0.9, tolerance 1e-7)
-        or 'auto' (tensor for T <= 3, else qmc).
+        Sobol over the earlier stages' coordinates, moment-matched, ``qmc_replicates`` independent
+        scrambles), 'mc' (the reference: ``mc_samples`` common random numbers, damping 0.9,
+        tolerance 1e-7) or 'auto' (tensor up to T = 6 stages, 4 with hard labels; qmc beyond).
+    gh_nodes / split_nodes: tensor nodes per coordinate / per piece at a hard-label jump; 0 picks
+        them by T (16, 16, 16, 10, 8, 6 for T = 1..6; 16 up to T = 3 and 12 at T = 4 with hard labels).
     on_nonconvergence: 'raise' (ConvergenceError carrying the partial result) or 'warn'
         (RuntimeWarning; the failed stage and those after it are NaN).
     """
@@ -213,10 +222,18 @@ def theory(
         chih=np.asarray(core.chih),
         iterations=np.asarray(core.iterations, dtype=int),
         residual=np.asarray(core.residual),
+        conditioning=np.asarray(core.conditioning),
         converged=np.asarray(core.converged, dtype=bool),
         collapsed=np.asarray(core.collapsed, dtype=bool),
         seconds=time.perf_counter() - start,
     )
+    worst = np.nanmax(res.eps_error) if np.isfinite(res.eps_error).any() else 0.0
+    if worst > ACCURACY_WARNING:
+        t = int(np.nanargmax(res.eps_error)) + 1
+        warnings.warn(
+            f"integration error estimate {worst:.1e} at stage {t} exceeds {ACCURACY_WARNING:g}: refine the rule "
+            "(more gh_nodes / qmc_points) or use method='tensor'; QMC loses accuracy when the stages are "
+            "nearly collinear (large lam)", RuntimeWarning, stacklevel=2)
     if not res.converged.all():
         t = int(np.argmin(res.converged)) + 1
         msg = (

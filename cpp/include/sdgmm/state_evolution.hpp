@@ -16,10 +16,10 @@ namespace sdgmm {
 enum class MethodChoice { automatic, tensor, qmc, mc };
 
 struct TheoryOptions {
-  MethodChoice method = MethodChoice::automatic;  // automatic: tensor for T <= 3, else qmc
+  MethodChoice method = MethodChoice::automatic;  // see resolve_method
   IntegrationOptions integration;                 // its `method` is set from `method`
   FixedPointOptions fixed_point;                  // ignored by mc, which uses the reference's
-  bool estimate_error = true;                     // tensor: |eps(n) - eps(2n/3)|; qmc: replicate s.e.; mc: none
+  bool estimate_error = true;                     // tensor: |eps(n) - eps(n-1)|; qmc: replicate s.e.; mc: none
   int threads = 0;                                // for qmc replicates; 0 = hardware concurrency
 };
 
@@ -28,6 +28,9 @@ struct TheoryOptions {
 struct TheoryResult {
   std::string method;
   Eigen::VectorXd eps, eps_error, m, b, mh;
+  // 1 / sin of the angle between stage t and the span of the stages before it, sqrt(delta Q_tt) /
+  // U_tt: integration errors in the conjugates are amplified by about this factor.
+  Eigen::VectorXd conditioning;
   Eigen::MatrixXd Q, chi, Qh, chih;
   std::vector<int> iterations;
   std::vector<double> residual;
@@ -41,7 +44,8 @@ void validate(const TheoryOptions& options);
 TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Stage>& stages, Loss loss,
                                    const TheoryOptions& options = {});
 
-// The integration method `automatic` resolves to for T stages.
-Method resolve_method(MethodChoice choice, int T);
+// The integration method `automatic` resolves to: tensor up to T = 6 stages (4 with hard labels),
+// qmc beyond.
+Method resolve_method(MethodChoice choice, int T, bool hard);
 
 }  // namespace sdgmm
