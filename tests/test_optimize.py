@@ -1,0 +1,60 @@
+"""The optimiser finds real optima: no worse than the reference's sweep, its warm starts or restarts."""
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+import sdgmm
+
+MAIN = sdgmm.Problem(alpha=1.0, delta=0.5, rho=0.5, theta=0.3)
+
+
+@pytest.fixture(scope="module")
+def square_soft():
+    return sdgmm.optimize(MAIN, n_stages=3, loss="square", labels="soft", restarts=1)
+
+
+def test_no_worse_than_the_reference_square_loss_sweep(square_soft):
+    """The reference (beta_t = 1/sqrt(Q_tt), lam tuned) reads 0-SD 0.24, 1-SD 0.19, 5-SD 0.165 at
+    alpha = 1; our search space contains theirs."""
+    eps = [o.eps_final for o in square_soft.optima]
+    print("optimal eps T = 1..3:", eps, square_soft.to_dataframe()[["n_stages", "at_bound"]].values.tolist())
+    assert eps[0] <= 0.24 + 5e-3
+    assert eps[1] <= 0.19 + 5e-3
+    assert eps[2] <= 0.165 + 5e-3  # already at two SD steps
+    assert eps[0] == pytest.approx(0.2431, abs=2e-4)  # the lam -> inf (mean-difference) value
+
+
+def test_each_optimum_is_no_worse_than_its_warm_start(square_soft):
+    prev = None
+    for opt in square_soft.optima:
+        if prev is not None:
+            lam = np.r_[prev.lam, prev.lam[-1]]
+            beta = np.r_[prev.beta, prev.beta[-1] if len(prev.beta) else 2.0]
+            start = sdgmm.theory(MAIN, sdgmm.make_stages(lam, beta), "square").eps[-1]
+            assert opt.eps_final <= start + 1e-12
+        prev = opt
+
+
+def test_random_restarts_find_nothing_lower(square_soft):
+    best = square_soft.optima[-1]
+    rng = np.random.default_rng(3)
+
+    def f(x):
+        stages = sdgmm.make_stages(10.0 ** x[:3], 10.0 ** x[3:])
+        return sdgmm.theory(MAIN, stages, "square", estimate_error=False).eps[-1]
+
+    box = [(-4, 3)] * 3 + [(-2, 2)] * 2
+    for _ in range(3):
+        res = minimize(f, rng.uniform(*np.array(box).T), method="Nelder-Mead", bounds=box,
+                       options={"maxfev": 400, "xatol": 1e-3, "fatol": 1e-10})
+        assert res.fun >= best.eps_final - 1e-6
+
+
+def test_early_stopping_stops_when_the_gain_falls_below_tolerance():
+    # gains at alpha = 1: 0.062 (T = 1 -> 2), then 0.018 (2 -> 3), below gain_tol: stop at 3 of 4
+    res = sdgmm.optimize(MAIN, max_stages=4, loss="square", labels="soft", restarts=0, gain_tol=0.03)
+    eps = [o.eps_final for o in res.optima]
+    assert len(res.optima) == 3
+    assert eps[1] - eps[2] < 0.03 < eps[0] - eps[1]
+    assert res.best_n_stages == 3
