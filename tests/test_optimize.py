@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from scipy.optimize import minimize
-
 import sdgmm
+from scipy.optimize import minimize
 
 MAIN = sdgmm.Problem(alpha=1.0, delta=0.5, rho=0.5, theta=0.3)
 
