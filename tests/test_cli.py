@@ -8,7 +8,8 @@ import sys
 import pandas as pd
 import pytest
 import sdgmm
-from sdgmm.cli import main
+from cli_helpers import reject_constant as _reject_constant
+from cli_helpers import run as _run
 
 # theory.md section 4, table row 1 (logistic, soft, learned bias)
 ROW1_ARGS = ["--alpha", "1.5", "--delta", "0.5", "--rho", "0.4", "--theta", "0.2",
@@ -21,14 +22,6 @@ def _row1_theory(**kw):
                         sdgmm.make_stages([1.5, 0.5, 2.0], [0.8, 1.2]), **kw)
 
 
-def _run(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _reject_constant(token):
-    raise ValueError(f"invalid JSON constant {token}")
 
 
 def test_default_run_prints_a_table(capsys):

@@ -6,7 +6,6 @@ Kept fast: the square loss with soft labels (the cheapest engine path) or hard l
 two alphas, stage counts 1,2, few or no random restarts."""
 
 import inspect
-import io
 import json
 import math
 
@@ -14,7 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import sdgmm
-from sdgmm.cli import build_parser, main
+from cli_helpers import read_csv as _csv
+from cli_helpers import reject_constant as _reject_constant
+from cli_helpers import run as _run
+from sdgmm.cli import build_parser
 
 PROBLEM_ARGS = ["--alpha", "1", "--delta", "0.5", "--rho", "0.5", "--theta", "0.3"]
 PROBLEM = sdgmm.Problem(1.0, 0.5, rho=0.5, theta=0.3)
@@ -25,18 +27,7 @@ CURVE_KW = {"delta": 0.5, "rho": 0.5, "theta": 0.3, "stage_counts": (1, 2), "los
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _run(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
-
-def _csv(text):
-    return pd.read_csv(io.StringIO(text))
-
-
-def _reject_constant(token):
-    raise ValueError(f"invalid JSON constant {token}")
 
 
 def _H(x):

@@ -1,7 +1,6 @@
 """`sdgmm simulate`: output formats agree with sdgmm.simulate / sdgmm.compare, results do not depend on
 threads, bad input is one 'sdgmm: error:' line with exit status 2; and sdgmm.simulate's own input checks."""
 
-import io
 import json
 import math
 import subprocess
@@ -12,6 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import sdgmm
+from cli_helpers import read_csv as _csv
+from cli_helpers import reject_constant as _reject_constant
+from cli_helpers import run as _run
 from sdgmm.cli import main
 
 # Small and fast: theory.md section 4 table row 2 (logistic, soft, learned bias), 3 stages, N 120, 3 trials.
@@ -23,18 +25,7 @@ STAGES = sdgmm.make_stages([1.5, 0.5, 2.0], [0.8, 1.2])
 SIZES = {"N": 120, "trials": 3, "seed": 7}
 
 
-def _run(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
-
-def _csv(text):
-    return pd.read_csv(io.StringIO(text))
-
-
-def _reject_constant(token):
-    raise ValueError(f"invalid JSON constant {token}")
 
 
 # --- output --------------------------------------------------------------------------------------
