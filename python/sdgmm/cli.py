@@ -272,6 +272,12 @@ def _finite_or_none(obj):
     return obj
 
 
+def _fixed6(v) -> str:
+    """Six decimals, without the sign of a value that rounds to zero (b = -1e-17 is 0.000000)."""
+    text = format(v, ".6f")
+    return text[1:] if text == "-0.000000" else text
+
+
 def _fmt_number(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
@@ -310,7 +316,7 @@ def _format_table(res, args) -> str:
         beta = r["beta"] if isinstance(r["beta"], str) else _fmt_number(r["beta"], "g")
         cells.append((
             str(r["stage"]), format(r["lam"], "g"), beta, format(r["eps"], ".8f"), format(r["eps_error"], ".1e"),
-            format(r["m"], ".6f"), format(r["b"], ".6f"), format(r["Q"], ".6f"), str(r["iterations"]),
+            format(r["m"], ".6f"), _fixed6(r["b"]), format(r["Q"], ".6f"), str(r["iterations"]),
             _yes_no(r["converged"]), _yes_no(r["collapsed"]),
         ))
     return "\n".join(header + _align(cells))
@@ -329,7 +335,7 @@ def _format_simulation_table(res, args) -> str:
     for r in res.summary().to_dict(orient="records"):
         cells.append((
             str(r["stage"]), format(r["eps"], ".6f"), format(r["eps_se"], ".1e"), format(r["m"], ".6f"),
-            format(r["Q"], ".6f"), format(r["b"], ".6f"), format(r["train_error"], ".4f"),
+            format(r["Q"], ".6f"), _fixed6(r["b"]), format(r["train_error"], ".4f"),
             format(r["targets_vs_true"], ".4f"), format(r["targets_vs_noisy"], ".4f"),
             format(r["newton_iterations"], ".1f"), _yes_no(r["converged"]),
         ))
