@@ -126,13 +126,23 @@ class _Search:
 
 
 def _local_search(search: _Search, x0, max_evaluations):
-    from scipy.optimize import minimize
+    """NLopt's BOBYQA (bounded quadratic models, a few dozen evaluations per dimension); Sbplx in one
+    dimension, where BOBYQA's model needs at least two."""
+    import nlopt
 
-    # Powell: derivative-free, bounded, robust on the flat valleys lam -> inf produces.
-    res = minimize(search, search.clip(x0), method="Powell", bounds=search.box,
-                   # xtol in log10 units: 0.5% in lam or beta, where eps is flat to ~1e-6.
-                   options={"xtol": 2e-3, "ftol": 1e-8, "maxfev": max_evaluations})
-    return search.clip(res.x), float(res.fun), bool(res.success)
+    lo, hi = (np.array(v) for v in zip(*search.box))
+    opt = nlopt.opt(nlopt.LN_BOBYQA if len(lo) > 1 else nlopt.LN_SBPLX, len(lo))
+    opt.set_lower_bounds(lo)
+    opt.set_upper_bounds(hi)
+    opt.set_min_objective(lambda x, grad: search(x))
+    # xtol in log10 units: 0.5% in lam or beta, where eps is flat to ~1e-6.
+    opt.set_xtol_abs(2e-3)
+    opt.set_ftol_abs(1e-9)
+    opt.set_maxeval(max_evaluations)
+    opt.set_initial_step(np.minimum(0.5, 0.25 * (hi - lo)))  # half a decade
+    x = opt.optimize(search.clip(x0))
+    done = opt.last_optimize_result() in (nlopt.SUCCESS, nlopt.XTOL_REACHED, nlopt.FTOL_REACHED)
+    return search.clip(x), float(opt.last_optimum_value()), done
 
 
 def _optimum_for(problem, loss, labels, bias, T, bounds, starts, restarts, rng, accuracy, max_evaluations,
@@ -209,7 +219,8 @@ def optimize(
 ) -> OptimizeResult:
     """Minimise the final-stage error eps_T over lam_1..lam_T (and beta_2..beta_T for soft labels).
 
-    Stage counts are optimised in turn, T = 1, 2, ..., each search starting from the (T-1)-stage
+    Local searches use NLopt's BOBYQA in log space. Stage counts are optimised in turn, T = 1, 2, ...,
+    each search starting from the (T-1)-stage
     optimum plus one stage (continuation in T) and from ``restarts`` random points of the log box.
     With ``n_stages`` every count up to it is optimised; with ``max_stages`` the loop stops once
     adding a stage gains less than ``gain_tol`` (early stopping), and ``best_n_stages`` is T*.
