@@ -88,14 +88,6 @@ BiasPolicy parse_bias(const std::string& name) {
   throw std::invalid_argument("bias must be 'learn', 'fix_first' or 'fixed' (got '" + name + "')");
 }
 
-Targets parse_targets(const std::string& name) {
-  if (name == "soft") return Targets::soft;
-  if (name == "hard") return Targets::hard;
-  throw std::invalid_argument("labels must be 'soft' or 'hard' (got '" + name + "')");
-}
-
-std::string to_string(Loss loss) { return loss == Loss::logistic ? "logistic" : "square"; }
-std::string to_string(Targets t) { return t == Targets::soft ? "soft" : "hard"; }
 std::string to_string(BiasPolicy b) {
   switch (b) {
     case BiasPolicy::learn:

@@ -66,3 +66,27 @@ TEST_CASE("a map that refuses points outside its domain is backed off, not crash
   CHECK(solve_fixed_point(G, x, {}).converged);
   CHECK(x[0] == doctest::Approx(std::pow((1 + std::sqrt(3.0)) / 2, 2)).epsilon(1e-10));
 }
+
+TEST_CASE("change(y, u, du) is value(y, u + du) - value(y, u) without its cancellation") {
+  // Large steps: the difference of values in long double. Tiny steps, where any difference of
+  // values cancels: the expansion grad du + curvature du^2 / 2 (exact for the square loss, O(du^3)
+  // for the logistic).
+  auto diff = [](auto loss, double y, double u, double du) {
+    using L = decltype(loss);
+    const long double Y = y, U = u;
+    return static_cast<double>(L::value(Y, U + du) - L::value(Y, U));
+  };
+  for (double y : {0.0, 0.3, 1.0}) {
+    for (double u : {-8.0, -0.5, 0.0, 2.0, 9.0}) {
+      for (double du : {-1.0, 0.25}) {
+        CHECK(LogisticLoss::change(y, u, du) == doctest::Approx(diff(LogisticLoss{}, y, u, du)).epsilon(1e-12));
+        CHECK(SquareLoss::change(y, u, du) == doctest::Approx(diff(SquareLoss{}, y, u, du)).epsilon(1e-12));
+      }
+      const double du = 1e-9;
+      const double logistic = LogisticLoss::grad(y, u) * du + 0.5 * LogisticLoss::curvature(y, u) * du * du;
+      const double square = SquareLoss::grad(y, u) * du + 0.5 * SquareLoss::curvature(y, u) * du * du;
+      CHECK(LogisticLoss::change(y, u, du) == doctest::Approx(logistic).epsilon(1e-9));
+      CHECK(SquareLoss::change(y, u, du) == doctest::Approx(square).epsilon(1e-14));
+    }
+  }
+}

@@ -19,7 +19,6 @@ inline double sigmoid(double u) {
   const double e = std::exp(u);
   return e / (1.0 + e);
 }
-inline double log1p_exp(double u) { return u > 0.0 ? u + std::log1p(std::exp(-u)) : std::log1p(std::exp(u)); }
 
 // sigmoid(u) and sigmoid(-u) from one exponential, both accurate when the other is near 1.
 struct SigmoidPair {
@@ -38,7 +37,10 @@ struct Prox {
 };
 
 struct LogisticLoss {
-  static double value(double y, double u) { return log1p_exp(u) - y * u; }
+  template <class T>
+  static T value(T y, T u) {  // templated so that tests can evaluate it in long double
+    return u > 0 ? u + std::log1p(std::exp(-u)) - y * u : std::log1p(std::exp(u)) - y * u;
+  }
   // value(y, u + du) - value(y, u) without cancellation: log1p(sigmoid(u) expm1(du)) - y du.
   static double change(double y, double u, double du) { return std::log1p(sigmoid(u) * std::expm1(du)) - y * du; }
   // sigmoid(u) - y written without cancellation for saturated u and y in {0, 1}.
@@ -85,8 +87,9 @@ struct LogisticLoss {
 
 struct SquareLoss {
   // ((u + 1) / 2 - y)^2: a least-squares fit of (u + 1) / 2 to the target.
-  static double value(double y, double u) {
-    const double r = 0.5 * (u + 1.0) - y;
+  template <class T>
+  static T value(T y, T u) {
+    const T r = (u + 1) / 2 - y;
     return r * r;
   }
   static double change(double y, double u, double du) { return du * (grad(y, u) + 0.25 * du); }

@@ -51,11 +51,8 @@ void validate(const std::vector<Stage>& stages);
 
 Loss parse_loss(const std::string& name);
 BiasPolicy parse_bias(const std::string& name);
-Targets parse_targets(const std::string& name);
 // Shortest round-trip text of a number, as used in error messages.
 std::string shown(double value);
-std::string to_string(Loss loss);
 std::string to_string(BiasPolicy bias);
-std::string to_string(Targets targets);
 
 }  // namespace sdgmm
