@@ -57,3 +57,16 @@ def test_early_stopping_stops_when_the_gain_falls_below_tolerance():
     assert len(res.optima) == 3
     assert eps[1] - eps[2] < 0.03 < eps[0] - eps[1]
     assert res.best_n_stages == 3
+
+
+def test_an_unsolvable_stage_count_is_reported_not_hidden():
+    """Forcing lam >= 1e5 makes the soft two-stage state evolution unsolvable (nearly collinear
+    stages): the one-stage optimum stands, T = 2 is reported as failed, and curve() says why."""
+    bounds = {"lam": (1e5, 1e6)}
+    with pytest.warns(RuntimeWarning, match="optimize stopped at T = 2"):
+        res = sdgmm.optimize(MAIN, n_stages=2, labels="soft", bounds=bounds, restarts=0)
+    assert [o.n_stages for o in res.optima] == [1] and "T = 2" in res.failure
+    with pytest.warns(RuntimeWarning):
+        df = sdgmm.curve([1.0], stage_counts=[1, 2], labels="soft", bounds=bounds, restarts=0)
+    assert np.isfinite(df["eps"].iloc[0]) and np.isnan(df["eps"].iloc[1])
+    assert "T = 2" in df["failure"].iloc[1]

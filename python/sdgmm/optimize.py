@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,10 +19,18 @@ DEFAULT_BOUNDS = {"lam": (1e-4, 1e3), "beta": (1e-2, 1e2)}
 LABELS = ("hard", "soft")
 SEARCH_BIASES = ("learn", "fix_first")
 
-# The search evaluates the engine many times: the default tensor rule without its error estimate
-# (half the cost), and a cheaper QMC rule for the stage counts that use it (error ~1e-4, far below
-# the differences the search resolves); the optimum is re-evaluated at the default accuracy.
-SEARCH_ACCURACY = {"qmc_points": 256, "qmc_replicates": 2, "qmc_gh_nodes": 8, "estimate_error": False}
+
+
+def search_accuracy(T: int, labels: str) -> dict:
+    """The rule the search evaluates the engine with: coarser than the default, since it only has to
+    rank points (measured errors <= 5e-5 for soft labels, <= 3e-4 for hard, at 5-20x less cost);
+    the optimum is then re-evaluated with the default rule."""
+    cheap_qmc = {"method": "qmc", "qmc_points": 256, "qmc_replicates": 2, "qmc_gh_nodes": 8}
+    if labels == "hard":
+        rule = {"gh_nodes": 12} if T <= 3 else {"gh_nodes": 8} if T == 4 else cheap_qmc
+    else:
+        rule = {"gh_nodes": {1: 12, 2: 12, 3: 12, 4: 8, 5: 5, 6: 5}[T]} if T <= 6 else cheap_qmc
+    return {**rule, "estimate_error": False}
 FAILED = 1.0  # the objective of a point whose state evolution does not converge: worse than chance
 
 
@@ -53,6 +62,7 @@ class OptimizeResult:
     optima: list  # StageCountOptimum for T = 1, 2, ...
     gain_tol: float
     seconds: float = field(default=math.nan)
+    failure: str | None = None  # why the stage counts after the last optimum are missing, if they are
 
     @property
     def best(self) -> StageCountOptimum:
@@ -152,16 +162,21 @@ def _optimum_for(problem, loss, labels, bias, T, bounds, starts, restarts, rng, 
     candidates = [search.clip(s) for s in starts]
     lo, hi = (np.array(v) for v in zip(*search.box))
     candidates += [rng.uniform(lo, hi) for _ in range(restarts)]
-    best_x, best_f, all_converged = None, math.inf, True
+    found, all_converged = [], True
     for x0 in candidates:
         x, f, ok = _local_search(search, x0, max_evaluations)
         all_converged &= ok
-        if f < best_f:
-            best_x, best_f = x, f
-    # Report at the default accuracy. The starting points are re-evaluated there too, so the
-    # reported optimum is never worse than its own warm start.
+        found.append((f, x))
+    # Report at the default accuracy: the local optima in order of their search value, keeping the
+    # first whose default-accuracy solve converges (near-collinear stages can defeat it at a bound).
+    # The warm starts are re-evaluated there too, so the optimum is never worse than its own start.
     final = None
-    for x in [best_x, *candidates[: len(starts)]]:
+    for _, x in sorted(found, key=lambda fx: fx[0]):
+        r = _evaluate(problem, search.stages(x), loss, polish)
+        if r is not None:
+            final = (x, r)
+            break
+    for x in candidates[: len(starts)]:
         r = _evaluate(problem, search.stages(x), loss, polish)
         if r is not None and (final is None or r.eps[-1] < final[1].eps[-1]):
             final = (x, r)
@@ -213,7 +228,7 @@ def optimize(
     gain_tol: float = 1e-6,
     seed: int = 0,
     start: Sequence | None = None,
-    search_accuracy: dict | None = None,
+    search_options: dict | None = None,
     final_accuracy: dict | None = None,
     max_evaluations: int = 2000,
 ) -> OptimizeResult:
@@ -249,21 +264,29 @@ def optimize(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0 (got {seed!r})")
     box = _check_bounds(bounds)
-    accuracy = {**SEARCH_ACCURACY, **(search_accuracy or {})}
     polish = dict(final_accuracy or {})
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    optima, x_prev = [], None
+    optima, x_prev, failure = [], None, None
     for T in range(1, T_max + 1):
         starts = [_extend(x_prev, T - 1, labels)] if x_prev is not None else [
             np.asarray(start, dtype=float) if start is not None else np.array([0.0])]
-        opt = _optimum_for(problem, loss, labels, bias, T, box, starts, restarts, rng, accuracy, max_evaluations,
-                           polish)
+        accuracy = {**search_accuracy(T, labels), **(search_options or {})}
+        try:
+            opt = _optimum_for(problem, loss, labels, bias, T, box, starts, restarts, rng, accuracy,
+                               max_evaluations, polish)
+        except ConvergenceError as e:
+            if not optima:
+                raise
+            failure = str(e)  # reported; the optima found so far stand
+            break
         optima.append(opt)
         x_prev = np.r_[np.log10(opt.lam), np.log10(opt.beta) if labels == "soft" else []]
         if max_stages is not None and T > 1 and optima[-2].eps_final - opt.eps_final < gain_tol:
             break
-    return OptimizeResult(problem, loss, labels, bias, optima, gain_tol, time.perf_counter() - t0)
+    if failure:
+        warnings.warn(f"optimize stopped at T = {len(optima) + 1}: {failure}", RuntimeWarning, stacklevel=2)
+    return OptimizeResult(problem, loss, labels, bias, optima, gain_tol, time.perf_counter() - t0, failure)
 
 
 def noiseless_reference(alpha: float, delta: float) -> float:
@@ -295,7 +318,8 @@ def curve(
     """Optimal error and hyperparameters against alpha, one row per (alpha, stage count).
 
     Alphas are visited in increasing order and each search starts from the previous alpha's
-    optimum (continuation in alpha). Reference columns: the noiseless optimum of 0-SD and the
+    optimum (continuation in alpha). A stage count whose state evolution cannot be solved at an
+    alpha gets a row with eps NaN and the reason in ``failure``. Reference columns: the noiseless optimum of 0-SD and the
     alpha -> inf Bayes limit (balanced case, theory.md section 3). ``progress`` is an optional
     callable receiving (done, total) after each alpha.
     """
@@ -326,9 +350,12 @@ def curve(
                        restarts=restarts, seed=seed, start=start, **optimize_options)
         start = np.log10(res.optima[0].lam)
         table = res.to_dataframe()
+        refs = {"noiseless": noiseless_reference(alpha, delta), "bayes": bayes_limit(delta)}
         for _, row in table[table["n_stages"].isin(counts)].iterrows():
-            rows.append({"alpha": alpha, **row.to_dict(), "noiseless": noiseless_reference(alpha, delta),
-                         "bayes": bayes_limit(delta)})
+            rows.append({"alpha": alpha, **row.to_dict(), **refs, "failure": None})
+        for missing in (c for c in counts if c > len(res.optima)):  # not reached: say why, no number
+            rows.append({"alpha": alpha, "n_stages": missing, "eps": np.nan, "converged": False, **refs,
+                         "failure": res.failure})
         if progress is not None:
             progress(k + 1, len(alphas))
     return pd.DataFrame(rows)
