@@ -32,5 +32,5 @@ def test_sweep_gives_finite_errors_or_convergence_error():
         assert np.all((r.eps >= 0) & (r.eps <= 1)), (loss, hard, alpha, lam, r.eps)
         assert all(math.isfinite(v) for v in r.m) and np.isfinite(r.Q.diagonal()).all()
     print(outcomes)
-    # A regression guard on the engine's reach: 102 of 120 converged when this was written.
-    assert outcomes["converged"] >= 95
+    # A regression guard on the engine's reach: 107 of 120 converged when this was written.
+    assert outcomes["converged"] >= 100

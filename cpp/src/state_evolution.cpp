@@ -92,15 +92,24 @@ class Saddle {
     return f;
   }
 
-  Eigen::VectorXd next_x(int t, const StageMoments& mo, const Eigen::VectorXd& x) const {
+  // `stein`: every stage up to t has soft targets, so z_t is smooth in the fields (hard targets
+  // jump, and Stein's lemma would need boundary terms there).
+  Eigen::VectorXd next_x(int t, const StageMoments& mo, const Eigen::VectorXd& x, bool stein) const {
     const double a = p_.alpha, d = p_.delta, ct = chi(t, t);
     Eigen::VectorXd y(x.size());
     y[0] = a / (d * ct) * mo.s_z;
-    // Qh_{1..t,t} = U^{-1} a with a_k = -(alpha / chi_tt) E[z_t xi_k]: back substitution.
-    for (int k = t; k >= 0; --k) {
-      double q = -(a / ct) * mo.z_xi[k];
-      for (int j = k + 1; j <= t; ++j) q -= U(k, j) * y[1 + j];
-      y[1 + k] = q / U(k, k);
+    if (stein) {
+      // Stein's lemma in the field basis g = U^T xi: U^{-1} E[z xi] = E[grad_g z], so
+      // Qh_{l,t} = -(alpha / chi_tt) E[dz_t / dg_l] with no division by U, which is nearly
+      // singular when stages are nearly collinear and would amplify integration errors.
+      for (int l = 0; l <= t; ++l) y[1 + l] = -(a / ct) * mo.dz_dg[l];
+    } else {
+      // Qh_{1..t,t} = U^{-1} a with a_k = -(alpha / chi_tt) E[z_t xi_k]: back substitution.
+      for (int k = t; k >= 0; --k) {
+        double q = -(a / ct) * mo.z_xi[k];
+        for (int j = k + 1; j <= t; ++j) q -= U(k, j) * y[1 + j];
+        y[1 + k] = q / U(k, k);
+      }
     }
     for (int k = 0; k < t; ++k) y[2 + t + k] = a / (d * ct * chi(k, k)) * mo.z_z[k];
     y[2 + 2 * t] = a / (d * ct * ct) * mo.zz;
@@ -222,10 +231,14 @@ TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss
       }
     }
     std::vector<double> guess;
+    // The reference mode keeps the reference's xi-basis form.
+    const bool stein =
+        integ.method != Method::mc && std::all_of(stages.begin() + 1, stages.begin() + t + 1,
+                                                  [](const Stage& s) { return s.targets == Targets::soft; });
     const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
       const auto field = sd.set_stage(t, x);
       if (!field) return std::nullopt;
-      return sd.next_x(t, stage_moments(outer, *field, loss, integ, samples, guess), x);
+      return sd.next_x(t, stage_moments(outer, *field, loss, integ, samples, guess), x, stein);
     };
     Eigen::VectorXd x = sd.initial_x(t);
     const FixedPointReport rep = solve_fixed_point(G, x, fp);

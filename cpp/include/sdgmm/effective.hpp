@@ -26,6 +26,12 @@ struct ParticleSet {
   std::vector<std::int32_t> point;      // row of the sample matrix (qmc, mc)
   std::vector<std::vector<double>> xi;  // dims rows of size()
   std::vector<std::vector<double>> z;   // frozen proximal outputs, one row per frozen stage
+  // Gradients in the field basis g = U^T xi (the cavity fields), for the Stein form of the
+  // conjugates: dz_j/dg_l of frozen stage j (row j (j + 1) / 2 + l, l <= j), and the gradient of
+  // the target of the next stage, d y / dg_l (row l). Exact for soft targets; hard targets jump,
+  // and their stages use the xi-basis form instead.
+  std::vector<std::vector<double>> dz;
+  std::vector<std::vector<double>> dy;
 
   std::size_t size() const { return weight.size(); }
 };
@@ -66,9 +72,11 @@ ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& 
 ParticleSet freeze_stage(const ParticleSet& outer, const StageField& field, Loss loss, const Stage& next,
                          const IntegrationOptions& opt, const Eigen::MatrixXd& samples);
 
-// E[z_t xi_k] (k <= t), E[z_t z_k] (k < t), E[z_t^2], E[s z_t], E[z_t], E[dz_t/dh].
+// E[z_t xi_k] (k <= t), E[dz_t/dg_l] (l <= t), E[z_t z_k] (k < t), E[z_t^2], E[s z_t], E[z_t],
+// E[dz_t/dh].
 struct StageMoments {
   std::vector<double> z_xi;
+  std::vector<double> dz_dg;
   std::vector<double> z_z;
   double zz = 0.0, s_z = 0.0, z = 0.0, dzdh = 0.0;
 };

@@ -34,6 +34,7 @@ inline SigmoidPair sigmoid_pair(double u) {
 struct Prox {
   double z;     // u - h
   double dzdh;  // -k / (1 + k) with k = c * curvature, in (-1, 0]
+  double dzdy;  // c / (1 + k): both losses have d loss' / dy = -1
 };
 
 struct LogisticLoss {
@@ -53,6 +54,10 @@ struct LogisticLoss {
     return sp.pos * sp.neg;
   }
   static double soft_target(double u, double beta) { return sigmoid(beta * u); }
+  static double soft_target_slope(double u, double beta) {
+    const SigmoidPair sp = sigmoid_pair(beta * u);
+    return beta * sp.pos * sp.neg;
+  }
 
   // Safeguarded Newton on F(z) = z + c (sigmoid(h + z) - y), F' >= 1. The root lies in
   // (-c (1 - y), c y) because sigmoid - y lies in (-y, 1 - y); steps leaving the bracket are
@@ -81,7 +86,7 @@ struct LogisticLoss {
     }
     const SigmoidPair sp = sigmoid_pair(h + z);
     const double k = c * sp.pos * sp.neg;
-    return {z, -k / (1.0 + k)};
+    return {z, -k / (1.0 + k), c / (1.0 + k)};
   }
 };
 
@@ -96,9 +101,10 @@ struct SquareLoss {
   static double grad(double y, double u) { return 0.5 * (u + 1.0) - y; }
   static double curvature(double, double) { return 0.5; }
   static double soft_target(double u, double beta) { return 0.5 * (beta * u + 1.0); }
+  static double soft_target_slope(double, double beta) { return 0.5 * beta; }
   static Prox prox(double h, double y, double c, double /*guess*/) {
     const double d = 1.0 + 0.5 * c;
-    return {c * (y - 0.5 - 0.5 * h) / d, -0.5 * c / d};
+    return {c * (y - 0.5 - 0.5 * h) / d, -0.5 * c / d, c / d};
   }
 };
 
@@ -109,11 +115,16 @@ double zero_crossing_field(double y, double c) {
   return c * L::grad(y, 0.0);
 }
 
-// Next-stage target from a training logit u.
+// Next-stage target from a training logit u, and its slope (0 for hard targets, whose jump is
+// handled by the integration rules instead).
 template <class L>
 double next_target(double u, const Stage& next) {
   if (next.targets == Targets::hard) return u > 0.0 ? 1.0 : 0.0;
   return L::soft_target(u, *next.beta);
+}
+template <class L>
+double next_target_slope(double u, const Stage& next) {
+  return next.targets == Targets::hard ? 0.0 : L::soft_target_slope(u, *next.beta);
 }
 
 }  // namespace sdgmm
