@@ -20,7 +20,8 @@ struct Child {
   double target;  // forced next target (split rules) or kFree
 };
 
-// Copies parent p into `out` with one more coordinate; z_new (if any) is appended as a row.
+// Copies parent p (its coordinates, frozen z and dz) into `out` with the child's new coordinate;
+// freeze() then adds the rows of the stage being frozen.
 void append(ParticleSet& out, const ParticleSet& in, std::size_t p, const Child& c, double target) {
   out.weight.push_back(in.weight[p] * c.weight);
   out.s.push_back(in.s[p]);
