@@ -318,11 +318,11 @@ TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss 
 namespace {
 
 // Default tensor nodes per coordinate for T stages. The product rule stays affordable up to T = 6
-// (4 for hard labels, whose jumps multiply the nodes) when n shrinks with T, and it is far more
+// (5 for hard labels, whose jumps multiply the nodes) when n shrinks with T, and it is far more
 // accurate there than QMC. Measured against finer rules: <= 2e-5 for soft labels; ~4e-5 for hard
 // labels, whose split rules converge more slowly than the one-node-fewer estimate suggests.
 int default_nodes(int T, bool hard) {
-  if (hard) return T <= 3 ? 16 : 12;
+  if (hard) return T <= 3 ? 16 : T == 4 ? 12 : 8;
   constexpr int kNodes[] = {16, 16, 16, 10, 8, 6};
   return kNodes[std::clamp(T, 1, 6) - 1];
 }
@@ -344,7 +344,7 @@ Method resolve_method(MethodChoice choice, int T, bool hard) {
     case MethodChoice::automatic:
       break;
   }
-  return T <= (hard ? 4 : 6) ? Method::tensor : Method::qmc;
+  return T <= (hard ? 5 : 6) ? Method::tensor : Method::qmc;
 }
 
 void validate(const TheoryOptions& o) {

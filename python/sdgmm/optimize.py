@@ -27,7 +27,7 @@ def search_accuracy(T: int, labels: str) -> dict:
     the optimum is then re-evaluated with the default rule."""
     cheap_qmc = {"method": "qmc", "qmc_points": 256, "qmc_replicates": 2, "qmc_gh_nodes": 8}
     if labels == "hard":
-        rule = {"gh_nodes": 12} if T <= 3 else {"gh_nodes": 8} if T == 4 else cheap_qmc
+        rule = {"gh_nodes": 12} if T <= 3 else {"gh_nodes": 8} if T == 4 else {"gh_nodes": 6} if T == 5 else cheap_qmc
     else:
         rule = {"gh_nodes": {1: 12, 2: 12, 3: 12, 4: 8, 5: 5, 6: 5}[T]} if T <= 6 else cheap_qmc
     return {**rule, "estimate_error": False}

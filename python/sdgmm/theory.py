@@ -182,9 +182,9 @@ def theory(
     method: 'tensor' (Gauss-Hermite product rule, split at hard-label jumps), 'qmc' (scrambled
         Sobol over the earlier stages' coordinates, moment-matched, ``qmc_replicates`` independent
         scrambles), 'mc' (the reference: ``mc_samples`` common random numbers, damping 0.9,
-        tolerance 1e-7) or 'auto' (tensor up to T = 6 stages, 4 with hard labels; qmc beyond).
+        tolerance 1e-7) or 'auto' (tensor up to T = 6 stages, 5 with hard labels; qmc beyond).
     gh_nodes / split_nodes: tensor nodes per coordinate / per piece at a hard-label jump; 0 picks
-        them by T (16, 16, 16, 10, 8, 6 for T = 1..6; 16 up to T = 3 and 12 at T = 4 with hard labels).
+        them by T (16, 16, 16, 10, 8, 6 for T = 1..6; 16 up to T = 3, 12 at T = 4 and 8 at T = 5 with hard labels).
     on_nonconvergence: 'raise' (ConvergenceError carrying the partial result) or 'warn'
         (RuntimeWarning; the failed stage and those after it are NaN).
     """

@@ -44,7 +44,7 @@ void validate(const TheoryOptions& options);
 TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Stage>& stages, Loss loss,
                                    const TheoryOptions& options = {});
 
-// The integration method `automatic` resolves to: tensor up to T = 6 stages (4 with hard labels),
+// The integration method `automatic` resolves to: tensor up to T = 6 stages (5 with hard labels),
 // qmc beyond.
 Method resolve_method(MethodChoice choice, int T, bool hard);
 
