@@ -119,7 +119,7 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
                    const Eigen::MatrixXd& samples) {
   ParticleSet out = empty_like(in);
   const int t = in.dims;
-  std::vector<double> H, du(t + 1);
+  std::vector<double> H;
   const double U_tt = f.U.back();
   const bool hard = next.targets == Targets::hard && opt.method != Method::mc;
   std::vector<Child> kids;
@@ -142,8 +142,7 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
         const double dh = l < t ? H[l] : 1.0, dyl = l < t ? in.dy[l][p] : 0.0;
         const double dz = pr.dzdh * dh + pr.dzdy * dyl;
         out.dz[t * (t + 1) / 2 + l].push_back(dz);
-        du[l] = dh + dz;
-        out.dy[l].push_back(slope * du[l]);
+        out.dy[l].push_back(slope * (dh + dz));  // du_t/dg_l = dh_t/dg_l + dz_t/dg_l
       }
     }
   }
@@ -152,15 +151,14 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
 
 template <class L>
 StageMoments moments(const ParticleSet& outer, const StageField& f, const IntegrationOptions& opt,
-                     const Eigen::MatrixXd& samples, std::vector<double>& guess) {
+                     const Eigen::MatrixXd& samples, bool field_basis, std::vector<double>& guess) {
   const int k_own = outer.dims;  // index of xi_t
   const std::size_t nz = outer.z.size();
   const bool sampled = opt.method == Method::mc;
   const Rule1D& gh = gauss_hermite(opt.method == Method::qmc ? opt.qmc_gh_nodes : opt.gh_nodes);
   const std::size_t n_inner = sampled ? 1 : gh.x.size();
   StageMoments mo;
-  mo.z_xi.assign(k_own + 1, 0.0);
-  mo.dz_dg.assign(k_own + 1, 0.0);
+  (field_basis ? mo.dz_dg : mo.z_xi).assign(k_own + 1, 0.0);
   mo.z_z.assign(nz, 0.0);
   std::vector<double> H;
   if (guess.size() != outer.size() * n_inner)
@@ -180,12 +178,15 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
       const double z = pr.z;
       S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * pr.dzdh, Sy += w * pr.dzdy;
     }
-    field_gradient(outer, f, p, H);
-    for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += outer.weight[p] * (Sd * H[l] + Sy * outer.dy[l][p]);
-    mo.dz_dg[k_own] += outer.weight[p] * Sd;
     const double wt = outer.weight[p];
-    for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S0 * outer.xi[k][p];
-    mo.z_xi[k_own] += wt * S1;
+    if (field_basis) {
+      field_gradient(outer, f, p, H);
+      for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += wt * (Sd * H[l] + Sy * outer.dy[l][p]);
+      mo.dz_dg[k_own] += wt * Sd;
+    } else {
+      for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S0 * outer.xi[k][p];
+      mo.z_xi[k_own] += wt * S1;
+    }
     for (std::size_t k = 0; k < nz; ++k) mo.z_z[k] += wt * S0 * outer.z[k][p];
     mo.zz += wt * S2;
     mo.s_z += wt * S0 * outer.s[p];
@@ -213,8 +214,8 @@ ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& 
     set.target.push_back(c.y_noisy);
     if (row >= 0) set.point.push_back(row);
   };
-  if (opt.method == Method::tensor || samples.rows() == 0) {
-    for (const LabelClass& c : classes) add(c, c.prob, opt.method == Method::tensor ? -1 : 0);
+  if (opt.method == Method::tensor || samples.rows() == 0) {  // no sample rows to attach
+    for (const LabelClass& c : classes) add(c, c.prob, -1);
   } else if (opt.method == Method::qmc) {
     const double share = 1.0 / static_cast<double>(samples.rows());
     for (std::int32_t i = 0; i < samples.rows(); ++i)
@@ -235,9 +236,9 @@ ParticleSet freeze_stage(const ParticleSet& outer, const StageField& field, Loss
 }
 
 StageMoments stage_moments(const ParticleSet& outer, const StageField& field, Loss loss, const IntegrationOptions& opt,
-                           const Eigen::MatrixXd& samples, std::vector<double>& guess) {
-  return loss == Loss::logistic ? moments<LogisticLoss>(outer, field, opt, samples, guess)
-                                : moments<SquareLoss>(outer, field, opt, samples, guess);
+                           const Eigen::MatrixXd& samples, bool field_basis, std::vector<double>& guess) {
+  return loss == Loss::logistic ? moments<LogisticLoss>(outer, field, opt, samples, field_basis, guess)
+                                : moments<SquareLoss>(outer, field, opt, samples, field_basis, guess);
 }
 
 }  // namespace sdgmm

@@ -149,11 +149,9 @@ class Saddle {
 };
 
 // Normal scores Phi^{-1}(u) of the scrambled Sobol points, moment-matched: centred and whitened
-// so that their empirical mean is 0 and covariance I exactly. The conjugates Qh = U^{-1} a divide
-// by the Cholesky factor of the overlaps, which is nearly singular when stages are nearly
-// collinear (strong regularisation); unmatched second moments would be amplified there into
-// errors of order one. With them matched, every integrand linear or quadratic in xi (all of the
-// square loss's) is integrated exactly.
+// so that their empirical mean is 0 and covariance I exactly. Every integrand linear or quadratic
+// in xi (all of the square loss's) is then integrated exactly; unmatched second moments gave
+// order-one errors where the xi-basis conjugates Qh = U^{-1} a divide by a nearly singular U.
 Eigen::MatrixXd moment_matched_normals(const IntegrationOptions& opt, int d) {
   Eigen::MatrixXd z =
       scrambled_sobol(opt.qmc_points, d, opt.seed).unaryExpr([](double u) { return normal_quantile(u); });
@@ -238,7 +236,7 @@ TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss
     const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
       const auto field = sd.set_stage(t, x);
       if (!field) return std::nullopt;
-      return sd.next_x(t, stage_moments(outer, *field, loss, integ, samples, guess), x, stein);
+      return sd.next_x(t, stage_moments(outer, *field, loss, integ, samples, stein, guess), x, stein);
     };
     Eigen::VectorXd x = sd.initial_x(t);
     const FixedPointReport rep = solve_fixed_point(G, x, fp);
@@ -294,7 +292,8 @@ TheoryResult average(const std::vector<TheoryResult>& reps) {
 TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss loss, const TheoryOptions& opt) {
   const int R = std::max(2, opt.integration.qmc_replicates);
   std::vector<TheoryResult> reps(R);
-  std::seed_seq seq{opt.integration.seed};
+  const std::uint64_t seed = opt.integration.seed;  // both halves: seeds differing in the upper 32 bits differ
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)};
   std::vector<std::uint64_t> seeds(R);
   seq.generate(seeds.begin(), seeds.end());
   const int threads =

@@ -18,19 +18,20 @@ from sdgmm.theory import LOSSES, make_stages, theory
 DEFAULT_BOUNDS = {"lam": (1e-4, 1e3), "beta": (1e-2, 1e2)}
 LABELS = ("hard", "soft")
 SEARCH_BIASES = ("learn", "fix_first")
-
+# Tensor nodes per coordinate for the search, by T (see search_accuracy); beyond: cheap QMC.
+SEARCH_NODES = {"soft": {1: 12, 2: 12, 3: 12, 4: 8, 5: 5, 6: 5}, "hard": {1: 12, 2: 12, 3: 12, 4: 8, 5: 6}}
 
 
 def search_accuracy(T: int, labels: str) -> dict:
     """The rule the search evaluates the engine with: coarser than the default, since it only has to
     rank points (measured errors <= 5e-5 for soft labels, <= 3e-4 for hard, at 5-20x less cost);
     the optimum is then re-evaluated with the default rule."""
-    cheap_qmc = {"method": "qmc", "qmc_points": 256, "qmc_replicates": 2, "qmc_gh_nodes": 8}
-    if labels == "hard":
-        rule = {"gh_nodes": 12} if T <= 3 else {"gh_nodes": 8} if T == 4 else {"gh_nodes": 6} if T == 5 else cheap_qmc
-    else:
-        rule = {"gh_nodes": {1: 12, 2: 12, 3: 12, 4: 8, 5: 5, 6: 5}[T]} if T <= 6 else cheap_qmc
+    nodes = SEARCH_NODES[labels].get(T)
+    rule = {"gh_nodes": nodes} if nodes else {"method": "qmc", "qmc_points": 256, "qmc_replicates": 2,
+                                               "qmc_gh_nodes": 8}
     return {**rule, "estimate_error": False}
+
+
 FAILED = 1.0  # the objective of a point whose state evolution does not converge: worse than chance
 
 
@@ -125,8 +126,7 @@ class _Search:
     def __call__(self, x) -> float:
         self.evaluations += 1
         try:
-            return float(theory(self.problem, self.stages(np.clip(x, *zip(*self.box))), self.loss,
-                                **self.accuracy).eps[-1])
+            return float(theory(self.problem, self.stages(self.clip(x)), self.loss, **self.accuracy).eps[-1])
         except ConvergenceError:
             return FAILED
 
@@ -229,20 +229,22 @@ def optimize(
     seed: int = 0,
     start: Sequence | None = None,
     search_options: dict | None = None,
-    final_accuracy: dict | None = None,
+    final_options: dict | None = None,
     max_evaluations: int = 2000,
 ) -> OptimizeResult:
     """Minimise the final-stage error eps_T over lam_1..lam_T (and beta_2..beta_T for soft labels).
 
     Local searches use NLopt's BOBYQA in log space. Stage counts are optimised in turn, T = 1, 2, ...,
-    each search starting from the (T-1)-stage
-    optimum plus one stage (continuation in T) and from ``restarts`` random points of the log box.
+    each search starting from the (T-1)-stage optimum plus one stage (continuation in T) and from
+    ``restarts`` random points of the log box.
     With ``n_stages`` every count up to it is optimised; with ``max_stages`` the loop stops once
     adding a stage gains less than ``gain_tol`` (early stopping), and ``best_n_stages`` is T*.
 
     bounds: {"lam": (lo, hi), "beta": (lo, hi)}, searched in log space (defaults [1e-4, 1e3] and
     [1e-2, 1e2]). Optima on a bound are listed in ``at_bound``. ``start`` is an optional first
     starting point for T = 1 (log10 lam_1), e.g. the neighbouring alpha's optimum.
+    ``search_options`` / ``final_options`` override the theory() options of the search (default:
+    :func:`search_accuracy`) and of the final re-evaluation (default: theory's defaults).
     """
     if (n_stages is None) == (max_stages is None):
         raise ValueError("n_stages / max_stages: give exactly one of n_stages (optimise that many stages) and "
@@ -264,7 +266,7 @@ def optimize(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0 (got {seed!r})")
     box = _check_bounds(bounds)
-    polish = dict(final_accuracy or {})
+    polish = dict(final_options or {})
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     optima, x_prev, failure = [], None, None

@@ -72,19 +72,20 @@ ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& 
 ParticleSet freeze_stage(const ParticleSet& outer, const StageField& field, Loss loss, const Stage& next,
                          const IntegrationOptions& opt, const Eigen::MatrixXd& samples);
 
-// E[z_t xi_k] (k <= t), E[dz_t/dg_l] (l <= t), E[z_t z_k] (k < t), E[z_t^2], E[s z_t], E[z_t],
-// E[dz_t/dh].
+// E[z_t xi_k] or E[dz_t/dg_l] (k, l <= t; the basis the conjugates Qh are computed in),
+// E[z_t z_k] (k < t), E[z_t^2], E[s z_t], E[z_t], E[dz_t/dh].
 struct StageMoments {
-  std::vector<double> z_xi;
-  std::vector<double> dz_dg;
+  std::vector<double> z_xi;   // filled in the xi basis
+  std::vector<double> dz_dg;  // filled in the field basis
   std::vector<double> z_z;
   double zz = 0.0, s_z = 0.0, z = 0.0, dzdh = 0.0;
 };
 
 // Moments of stage t = outer.dims + 1. Its own coordinate xi_t is integrated inside each outer
 // particle (Gauss-Hermite for tensor and qmc, the row's own sample for mc); stage t's integrand is
-// smooth in xi_t, so no split is needed. `guess` keeps per-node prox warm starts between calls.
+// smooth in xi_t, so no split is needed. `field_basis` picks E[dz/dg] over E[z xi] for the
+// conjugates; `guess` keeps per-node prox warm starts between calls.
 StageMoments stage_moments(const ParticleSet& outer, const StageField& field, Loss loss, const IntegrationOptions& opt,
-                           const Eigen::MatrixXd& samples, std::vector<double>& guess);
+                           const Eigen::MatrixXd& samples, bool field_basis, std::vector<double>& guess);
 
 }  // namespace sdgmm
