@@ -1,0 +1,215 @@
+"""A scikit-learn estimator for multi-stage self-distillation (SD) of an L2-regularised linear classifier.
+
+Stage 1 fits the given labels; stage t >= 2 fits pseudo-labels built from stage t-1's logits on the
+same training inputs (hard 1{u > 0}, or soft with temperature 1/beta). Every fit is one call of the
+C++ Newton-CG solver ``sdgmm._core.fit_linear``; nothing here loops over samples.
+
+Convention (the one of ``sklearn.linear_model.LogisticRegression``): stage t minimises
+``sum_i c_i loss(y_i, u_i) + (lam_t / 2) |w|^2`` with ``u_i = x_i . w + b``, so ``lam = 1 / C``.
+The solver's own convention is ``u = x . w_s / sqrt(N) + b``; the two are the same problem with
+``w_s = sqrt(N) w`` and solver penalty ``lam / N``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from sdgmm import _core
+
+LABELS = ("hard", "soft")
+BIASES = ("learn", "fix_first")
+LOSSES = ("logistic", "square")
+
+
+def _per_stage(value, count: int, name: str, first_stage: int = 1) -> np.ndarray:
+    """A positive finite scalar repeated, or exactly `count` of them (stages first_stage..)."""
+    values = np.atleast_1d(np.asarray(value, dtype=float)) if not isinstance(value, str) else None
+    if values is None or values.ndim != 1 or (values.size not in (1, count)):
+        raise ValueError(f"{name} must be a number or a sequence of {count} numbers, one per stage "
+                         f"{first_stage}..{first_stage + count - 1} (got {value!r})")
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(f"{name} must be finite and > 0 (got {value!r})")
+    return np.broadcast_to(values, (count,)).copy()
+
+
+def stage_targets(logits: np.ndarray, labels: str, loss: str, beta: float) -> np.ndarray:
+    """Pseudo-labels of the next stage from a stage's training logits (docs/theory.md section 2)."""
+    if labels == "hard":
+        return (logits > 0).astype(float)
+    if loss == "logistic":
+        return expit(beta * logits)
+    return (beta * logits + 1.0) / 2.0
+
+
+class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
+    """Multi-stage self-distillation of a binary L2-regularised linear classifier.
+
+    Parameters
+    ----------
+    n_stages : int, default 2
+        Stages T >= 1. Stage 1 is plain regularised training (0-SD); stage t is (t-1)-SD.
+    lam : float or sequence of T floats, default 1.0
+        Ridge penalty of each stage, ``(lam_t / 2) |w|^2``; lam = 1 / C of LogisticRegression.
+    labels : {'hard', 'soft'}, default 'hard'
+        Pseudo-labels of stages 2..T: hard 1{u > 0}, or soft sigmoid(beta u) (logistic loss) /
+        (beta u + 1) / 2 (square loss).
+    beta : float or sequence of T - 1 floats, default 1.0
+        Inverse temperature of the soft pseudo-labels of stages 2..T (ignored for hard labels).
+    bias : {'learn', 'fix_first'}, default 'learn'
+        'fix_first' keeps stage 1's intercept in every later stage (bias fixing against collapse
+        to the majority class under imbalance).
+    loss : {'logistic', 'square'}, default 'logistic'
+        Logistic: log(1 + e^u) - y u. Square: ((u + 1) / 2 - y)^2, whose predict_proba is
+        (u + 1) / 2 clipped to [0, 1].
+    tol : float, default 1e-8
+        Relative gradient norm at which each stage's Newton-CG fit stops.
+    max_iter : int, default 100
+        Newton iterations per stage.
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the training set (stratified), fit T stages on the rest,
+        pick the stage count with the lowest validation error (the earliest on ties), then refit that
+        many stages on the whole training set.
+    validation_fraction : float, default 0.2
+    random_state : int, RandomState or None
+        Seed of the validation split.
+    threads : int, default 0
+        Solver threads (0 = all cores); results do not depend on it.
+
+    Attributes
+    ----------
+    classes_, coef_ (1, n_features), intercept_ (1,) : the last fitted stage.
+    stage_coefs_ (n_stages_, n_features), stage_intercepts_ (n_stages_,) : every stage.
+    n_stages_ : stages fitted (fewer than n_stages when hard labels collapsed to one class, or by
+        early stopping).
+    n_iter_ (1,) : Newton iterations summed over the stages (LogisticRegression's shape).
+    stage_n_iter_ (n_stages_,) : Newton iterations per stage; 0 when a stage's warm start (the previous
+        stage's weights) already solves it, e.g. hard labels that repeat the given ones.
+    n_flipped_ (n_stages_,) : training targets of each stage (read as 1{y >= 1/2}) that disagree
+        with the given labels; 0 for stage 1.
+    validation_errors_ (n_stages,) : with early_stopping, the validation error of each stage count.
+
+    Only binary problems: more classes raise ValueError (wrap it in OneVsRestClassifier).
+    """
+
+    def __init__(self, n_stages=2, lam=1.0, labels="hard", beta=1.0, bias="learn", loss="logistic", tol=1e-8,
+                 max_iter=100, early_stopping=False, validation_fraction=0.2, random_state=None, threads=0):
+        self.n_stages = n_stages
+        self.lam = lam
+        self.labels = labels
+        self.beta = beta
+        self.bias = bias
+        self.loss = loss
+        self.tol = tol
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.threads = threads
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _check_params(self):
+        for name, value, choices in (("labels", self.labels, LABELS), ("bias", self.bias, BIASES),
+                                     ("loss", self.loss, LOSSES)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {choices} (got {value!r})")
+        for name, value, low in (("n_stages", self.n_stages, 1), ("max_iter", self.max_iter, 1),
+                                 ("threads", self.threads, 0)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low} (got {value!r})")
+        if not (isinstance(self.tol, numbers.Real) and 0 < self.tol < np.inf):
+            raise ValueError(f"tol must be a finite number > 0 (got {self.tol!r})")
+        if self.early_stopping and not (isinstance(self.validation_fraction, numbers.Real)
+                                        and 0 < self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in (0, 1) (got {self.validation_fraction!r})")
+        lam = _per_stage(self.lam, self.n_stages, "lam")
+        beta = _per_stage(self.beta, self.n_stages - 1, "beta", 2) if self.n_stages > 1 else np.empty(0)
+        return lam, beta
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit every stage in turn; ``sample_weight`` weighs each sample's loss in every stage."""
+        lam, beta = self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.float64, order="C")
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if self.classes_.size > 2:
+            raise ValueError(f"y: Only binary classification is supported (got {self.classes_.size} classes); "
+                             "for more classes wrap the estimator in sklearn's OneVsRestClassifier")
+        if self.classes_.size < 2:
+            raise ValueError("y must hold 2 classes (got 1 class)")
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        y01 = (y == self.classes_[1]).astype(np.float64)
+        n_stages = self.n_stages
+        self.__dict__.pop("validation_errors_", None)  # a previous fit's
+        if self.early_stopping:
+            n_stages = self._select_stage_count(X, y01, sample_weight, lam, beta)
+        self._fit_stages(X, y01, sample_weight, lam[:n_stages], beta[: n_stages - 1])
+        return self
+
+    def _select_stage_count(self, X, y01, sample_weight, lam, beta) -> int:
+        fit_idx, val_idx = train_test_split(np.arange(len(y01)), test_size=self.validation_fraction,
+                                            stratify=y01, random_state=self.random_state)
+        self._fit_stages(X[fit_idx], y01[fit_idx], sample_weight[fit_idx], lam, beta)
+        logits = X[val_idx] @ self.stage_coefs_.T + self.stage_intercepts_
+        weight = sample_weight[val_idx]
+        wrong = ((logits > 0) != (y01[val_idx, None] > 0.5)).astype(float)
+        errors = weight @ wrong / max(weight.sum(), np.finfo(float).tiny)
+        self.validation_errors_ = np.full(self.n_stages, np.nan)
+        self.validation_errors_[: len(errors)] = errors
+        return int(np.argmin(errors)) + 1
+
+    def _fit_stages(self, X, y01, sample_weight, lam, beta):
+        sqrt_n = np.sqrt(X.shape[1])
+        coefs, intercepts, n_iter, flipped = [], [], [], []
+        targets, w_solver, b = y01, np.empty(0), 0.0
+        for t in range(len(lam)):
+            learn_bias = t == 0 or self.bias == "learn"
+            if t > 0 and learn_bias and self.loss == "logistic" and np.ptp(targets[sample_weight > 0]) == 0:
+                warnings.warn(f"stage {t + 1}: every pseudo-label is the same class, so a learned bias has no "
+                              f"minimiser (collapse to the majority class); keeping {t} stage(s). "
+                              "bias='fix_first' avoids it", RuntimeWarning, stacklevel=3)
+                break
+            w_solver, b, logits, report = _core.fit_linear(
+                X, targets, sample_weight, self.loss, lam[t] / X.shape[1], learn_bias, w_solver, b,
+                self.tol, self.max_iter, self.threads)
+            if not report.converged:
+                warnings.warn(f"stage {t + 1} did not reach tol={self.tol:g} in max_iter={self.max_iter} Newton "
+                              f"iterations (relative gradient {report.grad_norm / report.grad_norm0:.1e})",
+                              ConvergenceWarning, stacklevel=3)
+            coefs.append(w_solver / sqrt_n)
+            intercepts.append(b)
+            n_iter.append(report.newton_iterations)
+            flipped.append(int(np.sum((targets >= 0.5) != (y01 > 0.5))))
+            if t + 1 < len(lam):
+                targets = stage_targets(logits, self.labels, self.loss, beta[t])
+        self.stage_coefs_ = np.array(coefs)
+        self.stage_intercepts_ = np.array(intercepts)
+        self.stage_n_iter_ = np.array(n_iter)
+        self.n_iter_ = np.array([self.stage_n_iter_.sum()])
+        self.n_flipped_ = np.array(flipped)
+        self.n_stages_ = len(coefs)
+        self.coef_ = self.stage_coefs_[-1:].copy()
+        self.intercept_ = self.stage_intercepts_[-1:].copy()
+
+    def predict_proba(self, X):
+        """Columns [P(classes_[0]), P(classes_[1])]: sigmoid(u) (logistic), clip((u + 1) / 2) (square)."""
+        u = self.decision_function(X)
+        p = expit(u) if self.loss == "logistic" else np.clip((u + 1.0) / 2.0, 0.0, 1.0)
+        return np.column_stack([1.0 - p, p])
+
+    def predict_log_proba(self, X):
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
