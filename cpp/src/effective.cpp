@@ -114,7 +114,9 @@ void children(const ParticleSet& in, std::size_t p, double jump, const Integrati
   }
 }
 
-template <class L>
+// P is the stage's proximal loss (L itself, or LinearLimitLoss at lam = inf); L builds the soft
+// targets of the next stage.
+template <class P, class L>
 ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next, const IntegrationOptions& opt,
                    const Eigen::MatrixXd& samples) {
   ParticleSet out = empty_like(in);
@@ -126,13 +128,13 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
   for (std::size_t p = 0; p < in.size(); ++p) {
     const double A = f.offset(in, p);
     const double y = in.target[p];
-    const double jump = hard ? (zero_crossing_field<L>(y, f.c) - A) / U_tt : kFree;
+    const double jump = hard ? (zero_crossing_field<P>(y, f.c) - A) / U_tt : kFree;
     children(in, p, jump, opt, samples, kids);
     field_gradient(in, f, p, H);
     for (const Child& c : kids) {
       if (opt.method == Method::tensor && std::abs(in.weight[p] * c.weight) < opt.prune) continue;
       const double h = A + U_tt * c.xi;
-      const Prox pr = L::prox(h, y, f.c, kFree);
+      const Prox pr = P::prox(h, y, f.c, kFree);
       const double u = h + pr.z;
       append(out, in, p, c, std::isnan(c.target) ? next_target<L>(u, next) : c.target);
       out.z.back().push_back(pr.z);
@@ -167,7 +169,7 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
   for (std::size_t p = 0; p < outer.size(); ++p) {
     const double A = f.offset(outer, p), y = outer.target[p];
     // Inner sums over xi_t: E_t[z], E_t[z xi_t], E_t[z^2], E_t[dz/dh], E_t[dz/dy].
-    double S0 = 0.0, S1 = 0.0, S2 = 0.0, Sd = 0.0, Sy = 0.0;
+    double S0 = 0.0, S1 = 0.0, S2 = 0.0, Sd = 0.0, Sy = 0.0, Su = 0.0;
     for (std::size_t j = 0; j < n_inner; ++j) {
       const double x = sampled ? samples(outer.point[p], k_own) : gh.x[j];
       const double w = sampled ? 1.0 : gh.w[j];
@@ -176,7 +178,7 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
       const Prox pr = L::prox(h, y, f.c, g);
       g = pr.z;
       const double z = pr.z;
-      S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * pr.dzdh, Sy += w * pr.dzdy;
+      S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * pr.dzdh, Sy += w * pr.dzdy, Su += w * (h + z);
     }
     const double wt = outer.weight[p];
     if (field_basis) {
@@ -192,6 +194,7 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
     mo.s_z += wt * S0 * outer.s[p];
     mo.z += wt * S0;
     mo.dzdh += wt * Sd;
+    mo.u += wt * Su;
   }
   return mo;
 }
@@ -231,12 +234,16 @@ ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& 
 
 ParticleSet freeze_stage(const ParticleSet& outer, const StageField& field, Loss loss, const Stage& next,
                          const IntegrationOptions& opt, const Eigen::MatrixXd& samples) {
-  return loss == Loss::logistic ? freeze<LogisticLoss>(outer, field, next, opt, samples)
-                                : freeze<SquareLoss>(outer, field, next, opt, samples);
+  if (loss == Loss::logistic)
+    return field.limit ? freeze<LinearLimitLoss, LogisticLoss>(outer, field, next, opt, samples)
+                       : freeze<LogisticLoss, LogisticLoss>(outer, field, next, opt, samples);
+  return field.limit ? freeze<LinearLimitLoss, SquareLoss>(outer, field, next, opt, samples)
+                     : freeze<SquareLoss, SquareLoss>(outer, field, next, opt, samples);
 }
 
 StageMoments stage_moments(const ParticleSet& outer, const StageField& field, Loss loss, const IntegrationOptions& opt,
                            const Eigen::MatrixXd& samples, bool field_basis, std::vector<double>& guess) {
+  if (field.limit) return moments<LinearLimitLoss>(outer, field, opt, samples, field_basis, guess);
   return loss == Loss::logistic ? moments<LogisticLoss>(outer, field, opt, samples, field_basis, guess)
                                 : moments<SquareLoss>(outer, field, opt, samples, field_basis, guess);
 }

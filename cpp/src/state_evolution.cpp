@@ -30,12 +30,14 @@ class Saddle {
   }
 
   bool learns_bias(int t) const { return st_[t].bias == BiasPolicy::learn; }
+  // A lam = inf stage is solved rescaled, with ridge 1 (see LinearLimitLoss).
+  double ridge(int k) const { return st_[k].is_limit() ? 1.0 : st_[k].lam; }
 
   Eigen::VectorXd initial_x(int t) const {
     Eigen::VectorXd x = Eigen::VectorXd::Zero(2 * t + 3 + (learns_bias(t) ? 1 : 0));
     if (t == 0) {
-      x[2] = st_[0].lam * st_[0].lam;  // chih_11 = lam^2: a start at m = 0, Q = 1, chi = 1 / lam
-    } else {                           // the previous stage's diagonal, uncorrelated with the earlier stages
+      x[2] = ridge(0) * ridge(0);  // chih_11 = lam^2: a start at m = 0, Q = 1, chi = 1 / lam
+    } else {                       // the previous stage's diagonal, uncorrelated with the earlier stages
       x[0] = mh[t - 1];
       x[1 + t] = Qh(t - 1, t - 1);
       x[2 + 2 * t] = chih(t - 1, t - 1);
@@ -49,7 +51,7 @@ class Saddle {
     mh[t] = x[0];
     for (int k = 0; k <= t; ++k) Qh(k, t) = x[1 + k], chih(k, t) = x[2 + t + k];
     b[t] = bias_of(t, x);
-    auto g = [&](int k) { return Qh(k, k) + st_[k].lam; };
+    auto g = [&](int k) { return Qh(k, k) + ridge(k); };
     const double gt = g(t);
     if (!(gt > 0.0)) return std::nullopt;
     chi(t, t) = 1.0 / gt;
@@ -89,6 +91,7 @@ class Saddle {
     f.m = m[t];
     f.b = b[t];
     f.c = p_.delta * chi(t, t);
+    f.limit = st_[t].is_limit();
     return f;
   }
 
@@ -113,7 +116,11 @@ class Saddle {
     }
     for (int k = 0; k < t; ++k) y[2 + t + k] = a / (d * ct * chi(k, k)) * mo.z_z[k];
     y[2 + 2 * t] = a / (d * ct * ct) * mo.zz;
-    if (learns_bias(t)) {
+    if (learns_bias(t) && st_[t].is_limit()) {
+      // The limit's bias condition, the next order of E[loss'(y, u)] = 0 given E[y] = 1/2: the mean
+      // training logit E[u] = E[h + z] vanishes. z does not depend on h, so this step is exact.
+      y[x.size() - 1] = x[x.size() - 1] - mo.u;
+    } else if (learns_bias(t)) {
       // E[z_t] = 0 at the learned bias; E[z_t] is decreasing in b with slope E[dz/dh] in (-1, 0).
       // The Newton step is capped at one logit: near a single-class collapse the slope vanishes
       // and an uncapped step would leave for infinity. The cap does not move the fixed point.
@@ -135,9 +142,11 @@ class Saddle {
       case BiasPolicy::learn:
         return x[x.size() - 1];
       case BiasPolicy::fix_first:
-        return b[0];
+        // B_t = B_1. Where one of the two stages is a limit stage, B_1 = 0 (limit_prediction);
+        // where both are, B_1's rescaled value carries over (both limits taken at the same rate).
+        return st_[t].is_limit() == st_[0].is_limit() ? b[0] : 0.0;
       case BiasPolicy::fixed:
-        return st_[t].bias_value;
+        return st_[t].bias_value;  // zero at a limit stage (see limit_prediction)
     }
     return kNaN;
   }
@@ -191,6 +200,17 @@ double target_mass(const ParticleSet& set) {
   return mass;
 }
 
+// A stage that predicts the constant class `sign` everywhere (b = +-inf, m = Q = 0): eps = rho or 1 - rho.
+void record_constant(const Problem& p, int t, int sign, TheoryResult& res) {
+  res.eps[t] = sign > 0 ? 1.0 - p.rho : p.rho;
+  res.eps_error[t] = 0.0;
+  res.m[t] = 0.0;
+  res.Q(t, t) = 0.0;
+  res.b[t] = sign > 0 ? INFINITY : -INFINITY;
+  res.collapsed[t] = res.converged[t] = true;
+  res.residual[t] = 0.0;
+}
+
 // A logistic stage that learns its bias on targets of a single class has no minimiser: its bias
 // runs to -inf (or +inf), w to 0, and it predicts that class everywhere. That limit is exact and
 // reported as `collapsed`, with eps = rho (all predicted -1) or 1 - rho. Hard-label SD with a
@@ -198,15 +218,35 @@ double target_mass(const ParticleSet& set) {
 bool record_collapse(const Problem& p, int t, double mass, TheoryResult& res) {
   constexpr double kSingleClass = 1e-13;
   if (mass > kSingleClass && mass < 1.0 - kSingleClass) return false;
-  const bool negative = mass <= kSingleClass;
-  res.eps[t] = negative ? p.rho : 1.0 - p.rho;
-  res.eps_error[t] = 0.0;
-  res.m[t] = 0.0;
-  res.Q(t, t) = 0.0;
-  res.b[t] = negative ? -INFINITY : INFINITY;
-  res.collapsed[t] = res.converged[t] = true;
-  res.residual[t] = 0.0;
+  record_constant(p, t, mass <= kSingleClass ? -1 : 1, res);
   return true;
+}
+
+// Under rho = 1/2, symmetric noise and biases that keep the symmetry (learned, kept or fixed at 0),
+// every stage's targets have mean exactly 1/2 and every bias is exactly 0.
+bool symmetric_before(const Problem& p, const std::vector<Stage>& stages, int t) {
+  if (p.rho != 0.5 || p.flip_plus() != p.flip_minus()) return false;
+  return std::all_of(stages.begin(), stages.begin() + t,
+                     [](const Stage& s) { return s.bias != BiasPolicy::fixed || s.bias_value == 0.0; });
+}
+
+// A lam = inf stage has logits B + O(1/lam), B its bias at order one. Unless B = 0 it predicts the
+// constant class sign(B): returns +1 or -1 then, 0 when B = 0 and the rescaled stage is solved.
+// B = 0 needs targets of mean 1/2 for a learned bias, a zero fixed value, or a zero (or limit)
+// stage-1 bias for fix_first.
+int limit_prediction(const Problem& p, const std::vector<Stage>& stages, int t, double mass, double b1) {
+  constexpr double kBalanced = 1e-9;
+  auto sign_of = [](double v) { return v > 0.0 ? 1 : v < 0.0 ? -1 : 0; };
+  const bool symmetric = symmetric_before(p, stages, t);
+  switch (stages[t].bias) {
+    case BiasPolicy::fixed:
+      return sign_of(stages[t].bias_value);
+    case BiasPolicy::learn:
+      return symmetric || std::abs(mass - 0.5) <= kBalanced ? 0 : sign_of(mass - 0.5);
+    case BiasPolicy::fix_first:
+      return symmetric || stages[0].is_limit() ? 0 : sign_of(b1);
+  }
+  return 0;
 }
 
 // One full stage-by-stage solve with one integration rule.
@@ -226,6 +266,14 @@ TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss
         const bool continues = t + 1 < T && stages[t + 1].bias == BiasPolicy::learn;
         if (!continues) break;
         continue;
+      }
+    }
+    if (stages[t].is_limit()) {
+      // Stages after a constant classifier are not modelled: the solve ends, they stay NaN.
+      const int sign = limit_prediction(p, stages, t, target_mass(outer), t > 0 ? sd.b[0] : 0.0);
+      if (sign != 0) {
+        record_constant(p, t, sign, res);
+        break;
       }
     }
     std::vector<double> guess;

@@ -63,3 +63,17 @@ TEST_CASE("hard labels: learned bias collapses to the majority class, a fixed bi
   }
   CHECK(b.eps[3] < a.eps[3] - 0.1);
 }
+
+TEST_CASE("lam = inf: 0-SD is the mean-difference classifier, and the limit of large finite lam") {
+  // w = sum (y - 1/2) x / sqrt(N): m = alpha (1 - 2 theta) / 2, Q = m^2 + alpha delta / 4.
+  const Problem p{.alpha = 1, .delta = 0.5, .rho = 0.5, .theta = 0.3};
+  const double m = 0.2, Q = m * m + 0.125;
+  const TheoryResult r = solve_state_evolution(p, {{.lam = INFINITY}}, Loss::square);
+  CHECK(std::abs(r.eps[0] - 0.5 * std::erfc(m / std::sqrt(0.5 * Q) / std::sqrt(2.0))) < 1e-12);
+  const auto hard = [](double lam) {
+    return std::vector<Stage>{{.lam = lam}, {.lam = lam, .targets = Targets::hard}};
+  };
+  const TheoryResult limit = solve_state_evolution(p, hard(INFINITY), Loss::logistic);
+  const TheoryResult big = solve_state_evolution(p, hard(1e4), Loss::logistic);
+  CHECK(std::abs(limit.eps[1] - big.eps[1]) < 1e-5);
+}

@@ -56,9 +56,10 @@ struct IntegrationOptions {
 // A = s m + b + sum_{k<t} (U_kt xi_k + r_k z_k), r_k = chi_kt / chi_kk, and the prox scale c.
 struct StageField {
   double m = 0.0, b = 0.0;
-  std::vector<double> U;                                       // U_{1..t, t}
-  std::vector<double> r;                                       // k < t
-  double c = 1.0;                                              // delta chi_tt
+  std::vector<double> U;  // U_{1..t, t}
+  std::vector<double> r;  // k < t
+  double c = 1.0;         // delta chi_tt
+  bool limit = false;     // lam = inf: the rescaled stage with LinearLimitLoss (see loss.hpp)
   double offset(const ParticleSet& set, std::size_t p) const;  // A for particle p
 };
 
@@ -73,12 +74,12 @@ ParticleSet freeze_stage(const ParticleSet& outer, const StageField& field, Loss
                          const IntegrationOptions& opt, const Eigen::MatrixXd& samples);
 
 // E[z_t xi_k] or E[dz_t/dg_l] (k, l <= t; the basis the conjugates Qh are computed in),
-// E[z_t z_k] (k < t), E[z_t^2], E[s z_t], E[z_t], E[dz_t/dh].
+// E[z_t z_k] (k < t), E[z_t^2], E[s z_t], E[z_t], E[dz_t/dh], E[u_t] (u = h + z, the training logit).
 struct StageMoments {
   std::vector<double> z_xi;   // filled in the xi basis
   std::vector<double> dz_dg;  // filled in the field basis
   std::vector<double> z_z;
-  double zz = 0.0, s_z = 0.0, z = 0.0, dzdh = 0.0;
+  double zz = 0.0, s_z = 0.0, z = 0.0, dzdh = 0.0, u = 0.0;
 };
 
 // Moments of stage t = outer.dims + 1. Its own coordinate xi_t is integrated inside each outer

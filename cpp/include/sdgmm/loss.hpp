@@ -108,6 +108,15 @@ struct SquareLoss {
   }
 };
 
+// The lam -> inf limit of either loss (a stage with lam = inf; see Stage::is_limit). With w = w~ / lam
+// the stage minimises lam loss(y, u~ / lam) + |w~|^2 / 2 over the rescaled logit u~, which tends to
+// the linear loss loss'(y, 0) u~ = (1/2 - y) u~ for both losses, with ridge 1. Its prox is explicit:
+// z = -c (1/2 - y). The stage is then the Hebbian classifier w~ = sum (y - 1/2) x / sqrt(N).
+struct LinearLimitLoss {
+  static double grad(double y, double) { return 0.5 - y; }
+  static Prox prox(double, double y, double c, double) { return {c * (y - 0.5), 0.0, c}; }
+};
+
 // The field h at which the training logit crosses zero: prox(h*) = 0 <=> h* = c * grad(y, 0).
 // Since u is increasing in h, the hard target 1{u > 0} equals 1{h > h*}.
 template <class L>

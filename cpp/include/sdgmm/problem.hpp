@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,12 +31,17 @@ enum class BiasPolicy { learn, fix_first, fixed };  // fix_first: B_t = B_1
 
 // One training stage. Stage 1 trains on the noisy labels, so `targets` and `beta` only mean
 // something for stages t >= 2, where `beta` is the temperature applied to stage t-1's logits.
+// lam = +inf is the exact limit of infinite regularisation (the Hebbian, mean-difference classifier):
+// the stage's m, b, Q and chi are then reported rescaled (lam m, lam b, lam^2 Q, lam chi), and a
+// soft next stage applies beta to the rescaled logit lam u.
 struct Stage {
   double lam = 1.0;
   Targets targets = Targets::soft;
   std::optional<double> beta;  // required for soft stages t >= 2
   BiasPolicy bias = BiasPolicy::learn;
   double bias_value = 0.0;  // used when bias == fixed
+
+  bool is_limit() const { return lam == INFINITY; }
 };
 
 // The four label classes (true s, flipped?) of the effective process, with their probabilities.

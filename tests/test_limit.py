@@ -1,0 +1,81 @@
+"""The lam -> inf limit (Stage lam = inf): against its closed form, against large finite lam, and
+against simulation at a large lam."""
+
+import math
+
+import numpy as np
+import pytest
+import sdgmm
+from scipy.special import erfc
+
+INF = math.inf
+P = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.5, theta=0.3)
+
+
+def _H(x):
+    return 0.5 * erfc(x / math.sqrt(2.0))
+
+
+@pytest.mark.parametrize("loss", ["logistic", "square"])
+@pytest.mark.parametrize("alpha, delta, theta", [(1.0, 0.5, 0.3), (0.3, 1.2, 0.1), (20.0, 0.25, 0.45)])
+def test_zero_sd_limit_is_the_mean_difference_classifier(loss, alpha, delta, theta):
+    """w = sum (y - 1/2) x / sqrt(N): m = alpha (1 - 2 theta) / 2, Q = m^2 + alpha delta / 4, b = 0."""
+    m = alpha * (1 - 2 * theta) / 2
+    Q = m * m + alpha * delta / 4
+    r = sdgmm.theory(sdgmm.Problem(alpha=alpha, delta=delta, rho=0.5, theta=theta), sdgmm.make_stages(INF), loss)
+    assert r.eps[0] == pytest.approx(_H(m / math.sqrt(delta * Q)), abs=1e-12)
+    assert r.m[0] == pytest.approx(m, rel=1e-10) and r.Q[0, 0] == pytest.approx(Q, rel=1e-10)
+    assert abs(r.b[0]) < 1e-12
+
+
+@pytest.mark.parametrize("loss", ["logistic", "square"])
+@pytest.mark.parametrize("hard", [True, False])
+def test_finite_lam_converges_to_the_limit_like_one_over_lam(loss, hard):
+    """Soft stages after a limit stage read beta on the rescaled logit lam u: beta_finite = beta lam."""
+    betas = [1.5, 0.7]
+
+    def eps(lam):
+        scale = 1.0 if lam == INF else lam
+        stages = sdgmm.make_stages([lam] * 3, None if hard else [b * scale for b in betas], hard=hard)
+        return sdgmm.theory(P, stages, loss).eps
+
+    limit = eps(INF)
+    gaps = [np.abs(eps(lam) - limit).max() for lam in (1e2, 1e3, 1e4)]
+    print(f"\n{loss} hard={hard} limit {limit} gaps at lam 1e2, 1e3, 1e4: {gaps}")
+    assert gaps[2] < 2e-5
+    assert 8 < gaps[0] / gaps[1] < 12 and 8 < gaps[1] / gaps[2] < 12  # O(1/lam), no offset
+
+
+def test_hard_label_limit_does_not_depend_on_the_loss():
+    """At lam = inf both losses reduce to the linear loss (1/2 - y) u, and hard targets are scale-free."""
+    stages = sdgmm.make_stages([INF] * 4, hard=True)
+    a, b = (sdgmm.theory(P, stages, loss).eps for loss in ("logistic", "square"))
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+def test_mixed_finite_and_limit_stages_match_large_lam():
+    stages = lambda big: sdgmm.make_stages([0.7, big, 2.0], [1.3, 0.9 * (1 if big == INF else big)])  # noqa: E731
+    limit = sdgmm.theory(P, stages(INF)).eps
+    assert np.abs(sdgmm.theory(P, stages(1e4)).eps - limit).max() < 3e-5
+
+
+def test_imbalanced_limit_is_the_constant_classifier():
+    """With rho != 1/2 a learned bias stays O(1) while w = O(1/lam): every point gets the majority
+    side of the targets' mean, eps = rho, the stage is reported collapsed, later stages NaN."""
+    p = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.3, theta=0.2)
+    r = sdgmm.theory(p, sdgmm.make_stages([INF, 1.0], [2.0]), on_nonconvergence="warn")
+    assert r.eps[0] == pytest.approx(0.3, abs=0) and r.collapsed[0] and r.b[0] == -INF
+    assert np.isnan(r.eps[1])
+    fixed = sdgmm.theory(p, sdgmm.make_stages([1.0, INF], [2.0], bias="fix_first"), on_nonconvergence="warn")
+    assert fixed.eps[1] == pytest.approx(0.3, abs=0)  # B_1 < 0 kept: all predicted -1
+
+
+def test_limit_matches_simulation_at_large_lam():
+    """The simulation keeps B = 0: a finite sample's label mean is 1/2 + O(M^-1/2), and a learned
+    bias logit(mean) = O(M^-1/2) would swamp logits of order 1/lam (N -> inf comes first in theory,
+    where b = 0 exactly by symmetry)."""
+    th = sdgmm.theory(P, sdgmm.make_stages([INF] * 3, hard=True)).eps
+    stages = sdgmm.make_stages([1e6] * 3, hard=True, bias="fixed", bias_value=0.0)
+    sim = sdgmm.simulate(P, stages, N=2000, trials=8, seed=3)
+    print(f"\ntheory {th}\nsim    {sim.eps}\nse     {sim.eps_se}")
+    assert np.all(np.abs(sim.eps - th) <= 3 * sim.eps_se + 3e-3)
