@@ -55,7 +55,7 @@ void validate(const std::vector<Stage>& stages) {
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const Stage& st = stages[i];
     const std::string at = " of stage " + std::to_string(i + 1);
-    if (std::isnan(st.lam) || st.lam <= 0.0) fail("lam" + at, "must be > 0 (inf: the lam -> inf limit)", st.lam);
+    if (std::isnan(st.lam) || st.lam <= 0.0) fail("lam" + at, "must be > 0 (inf for the lam -> inf limit)", st.lam);
     if (i == 0) {
       if (st.beta) throw std::invalid_argument("beta of stage 1 must not be given: stage 1 trains on the noisy labels");
       if (st.targets == Targets::hard)
