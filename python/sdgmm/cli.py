@@ -896,7 +896,13 @@ def _figure_format(path: str) -> str:
     return os.path.splitext(path)[1].lstrip(".").lower() or "png"
 
 
-SUBCOMMANDS = (_add_theory, _add_simulate, _add_optimize, _add_curve)
+def _add_sweep(subparsers) -> None:
+    from sdgmm.cli_sweep import add_sweep  # lazily: cli_sweep imports this module's helpers
+
+    add_sweep(subparsers)
+
+
+SUBCOMMANDS = (_add_theory, _add_simulate, _add_optimize, _add_curve, _add_sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
