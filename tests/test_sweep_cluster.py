@@ -123,7 +123,8 @@ def test_status_export_and_plot_from_the_command_line(cluster, tmp_path, capsys)
     df = pd.read_csv(csv)
     assert code == 0 and len(df) == 12 and {"alpha", "theta", "eps_3", "gain", "engine"} <= set(df.columns)
     png = tmp_path / "gain.png"
-    code, _, err = run(["sweep", "plot", spec.store, "--value", "gain", "--contour", "--out", str(png)], capsys)
+    code, _, err = run(["sweep", "plot", spec.store, "--value", "gain", "--contour", "--annotate", "best_stage",
+                        "--out", str(png)], capsys)
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, _, err = run(["sweep", "plot", spec.store, "--value", "nonsense", "--out", str(tmp_path / "n.png")], capsys)

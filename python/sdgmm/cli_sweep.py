@@ -137,6 +137,8 @@ def add_sweep(subparsers) -> None:
     m.add_argument("--where", action="append", default=[], metavar="AXIS=VALUE",
                    help="keep the points with this value on another axis (repeatable)")
     m.add_argument("--contour", action="store_true", help="add labelled contour lines")
+    m.add_argument("--annotate", default=None, metavar="COLUMN",
+                   help="write this result column into every cell (e.g. best_n_stages)")
     m.add_argument("--title", default=None)
     m.add_argument("--out", required=True, metavar="PATH", help="the figure (format from the extension)")
     m.set_defaults(run=_run_plot)
@@ -267,7 +269,7 @@ def _run_plot(args) -> int:
                          f"{spec.axes[loose[0]][0]})")
     constant = {a: spec.axes[a][0] for a in spec.axes if len(spec.axes[a]) == 1}
     title = args.title or f"{args.value}, {spec.kind}: " + ", ".join(f"{k}={v}" for k, v in {**constant, **fixed}.items())
-    fig = plot_map(df, args.x, args.y, args.value, contour=args.contour, title=title)
+    fig = plot_map(df, args.x, args.y, args.value, contour=args.contour, annotate=args.annotate, title=title)
     buf = io.BytesIO()  # render first: a failure leaves no file behind
     fig.savefig(buf, format=os.path.splitext(out)[1].lstrip(".").lower() or "png", dpi=120)
     with open(out, "wb") as fh:

@@ -27,15 +27,17 @@ def _is_log(values: np.ndarray) -> bool:
     return bool(np.ptp(ld) / ld.mean() < np.ptp(d) / d.mean())
 
 
-def plot_map(df, x: str, y: str, value: str, *, contour: bool = False, title: str | None = None, ax=None):
-    """`value` over the (x, y) grid as coloured cells, with labelled contour lines if `contour`.
+def plot_map(df, x: str, y: str, value: str, *, contour: bool = False, annotate: str | None = None,
+             title: str | None = None, ax=None):
+    """`value` over the (x, y) grid as coloured cells, with labelled contour lines if `contour` and
+    each cell's entry of column `annotate` written in it (e.g. best_n_stages).
 
     df: the table of :func:`sdgmm.sweep.results.frame`, with one row per (x, y) (fix the other axes
     first). Missing cells stay blank. Returns the Figure.
     """
     from matplotlib.figure import Figure
 
-    for name in (x, y, value):
+    for name in (x, y, value, *([annotate] if annotate else [])):
         if name not in df.columns:
             raise ValueError(f"column {name!r} is not in the results; columns are {sorted(df.columns)}")
     if df.duplicated([x, y]).any():
@@ -56,6 +58,10 @@ def plot_map(df, x: str, y: str, value: str, *, contour: bool = False, title: st
     if contour and len(xs) > 1 and len(ys) > 1 and np.isfinite(z).any():
         lines = ax.contour(xs, ys, np.ma.masked_invalid(z), colors="white", linewidths=0.8)
         ax.clabel(lines, fontsize="small", fmt="%.3g")
+    if annotate:
+        for xv, yv, label in zip(df[x], df[y], df[annotate]):
+            text = f"{label:.3g}" if isinstance(label, float) else str(label)
+            ax.text(xv, yv, text, ha="center", va="center", fontsize="x-small", color="white")
     ax.set_xscale("log" if xlog else "linear")
     ax.set_yscale("log" if ylog else "linear")
     ax.set_xlabel(x)

@@ -16,14 +16,17 @@ TASK_LOG_ENV = "SDGMM_SWEEP_TASK_LOG"
 
 @functools.cache
 def engine_version() -> str:
-    """sdgmm's version plus a hash of the compiled engine, so a rebuilt engine never reuses old rows."""
+    """sdgmm's version plus a hash of the compiled engine and of the Python modules that drive it
+    (theory, simulate, optimize), so a rebuilt engine or a changed optimiser never reuses old rows."""
+    import importlib
+
     import sdgmm
-    from sdgmm import _core
 
     digest = hashlib.sha256()
-    with open(_core.__file__, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for name in ("_core", "theory", "simulate", "optimize"):  # modules: sdgmm.optimize is also a function
+        with open(importlib.import_module(f"sdgmm.{name}").__file__, "rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(block)
     return f"{sdgmm.__version__}+{digest.hexdigest()[:16]}"
 
 
@@ -96,8 +99,8 @@ def _optimize(point, previous):
 
     from sdgmm import optimize
 
-    start = None
-    if previous and previous.get("lam_1_of_T1", 0) > 0:
+    start = None  # the previous alpha's optimal lam_1 (log10), when it is a finite number
+    if previous and 0 < previous.get("lam_1_of_T1", 0) < math.inf:
         start = [math.log10(previous["lam_1_of_T1"])]
     T = point["stages"]
     counts = {"max_stages": T} if point["early_stopping"] else {"n_stages": T}
