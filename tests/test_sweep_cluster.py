@@ -137,3 +137,16 @@ def test_status_export_and_plot_from_the_command_line(cluster, tmp_path, capsys)
         assert code == 2 and "--parquet needs pyarrow" in err and not parquet.exists()
     else:
         assert code == 0 and pd.read_parquet(parquet).equals(pd.read_csv(csv))
+
+
+def test_simulate_points_equal_direct_simulations(cluster, tmp_path):
+    client, _ = cluster
+    spec = from_dict({"kind": "simulate", "store": str(tmp_path / "m.sqlite"),
+                      "axes": {"alpha": [1.0, 2.0], "labels": "soft"},
+                      "job": {"lam": [1.0, 0.5], "beta": 2.0, "N": 200, "trials": 2, "seed": 3}})
+    assert run_sweep(spec, client=client).computed == 2
+    for row in stored(spec.store).itertuples():
+        sim = sdgmm.simulate(sdgmm.Problem(row.alpha, 0.5, rho=0.5, theta=0.3),
+                             sdgmm.make_stages([1.0, 0.5], [2.0]), N=200, trials=2, seed=3)
+        assert [row.eps_1, row.eps_2] == pytest.approx(sim.eps, abs=1e-12)
+        assert [row.eps_se_1, row.eps_se_2] == pytest.approx(sim.eps_se, abs=1e-12)
