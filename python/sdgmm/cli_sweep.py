@@ -107,7 +107,8 @@ def add_sweep(subparsers) -> None:
                                    "a TOML file, flags, or both (flags override the file).", epilog=RUN_EPILOG)
     r.add_argument("spec", nargs="?", help="TOML sweep spec (see docs/sweeps.md)")
     for flag, section, name, kind, text in RUN_FLAGS:
-        r.add_argument(flag, type=kind, default=None, help=text, dest=f"{section or 'top'}__{name}")
+        r.add_argument(flag, type=kind, default=None, help=text, dest=f"{section or 'top'}__{name}",
+                       metavar=name.upper())
     r.add_argument("--n-stages", action="store_true",
                    help="optimize: optimise every T up to 'stages' instead of stopping early")
     r.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for --scheduler (default 10)")
@@ -145,7 +146,7 @@ def add_sweep(subparsers) -> None:
 
 
 def _run_missing(args) -> int:
-    raise UsageError("sdgmm sweep: a command is required (run, status, export, plot); see 'sdgmm sweep --help'")
+    raise UsageError("a sweep command is required (run, status, export, plot); see 'sdgmm sweep --help'")
 
 
 def _spec_from_args(args):
@@ -225,7 +226,7 @@ def _run_export(args) -> int:
     from sdgmm.sweep.results import frame
 
     if args.csv is None and args.parquet is None:
-        raise UsageError("sdgmm sweep export: give --csv PATH and/or --parquet PATH")
+        raise UsageError("sweep export: give --csv PATH and/or --parquet PATH")
     if args.parquet is not None and importlib.util.find_spec("pyarrow") is None:
         raise UsageError("--parquet needs pyarrow, which is not installed (pip install 'sdgmm[parquet]'); "
                          "use --csv instead")
