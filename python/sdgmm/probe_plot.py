@@ -1,0 +1,31 @@
+"""Plot of the linear probe: test error against alpha = M / N, one panel per theta (matplotlib, no pyplot state)."""
+
+from __future__ import annotations
+
+MARKERS = {"0-SD": "o", "soft 1-SD": "s", "hard 1-SD": "^", "hard T-SD": "D", "theory hard 1-SD": "x"}
+
+
+def plot_probe(summary, *, N: int, classes=None, path=None):
+    """Mean test error +- standard error over trials, log alpha axis; ``summary`` from ProbeResult.summary()."""
+    from matplotlib.figure import Figure
+
+    thetas = sorted(summary["theta"].unique())
+    fig = Figure(figsize=(4.2 * len(thetas), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(thetas), sharey=True, squeeze=False)[0]
+    for ax, theta in zip(axes, thetas):
+        part = summary[summary["theta"] == theta]
+        for method in part["method"].unique():
+            rows = part[part["method"] == method].sort_values("alpha")
+            ax.errorbar(rows["alpha"], rows["test_error"], yerr=rows["test_error_se"], marker=MARKERS.get(method, "."),
+                        markersize=4, capsize=2, linewidth=1, label=method)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"alpha = M / N  (N = {N})")
+        ax.set_title(f"theta = {theta:g}", fontsize="medium")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("test error (mean +- s.e. over trials)")
+    axes[0].legend(fontsize="small")
+    if classes is not None:
+        fig.suptitle(f"linear probe, classes {classes[0]} vs {classes[1]}", fontsize="medium")
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

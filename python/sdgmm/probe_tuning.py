@@ -1,0 +1,139 @@
+"""Hyperparameter search of the probe, on validation splits of the training subset only.
+
+A configuration is a tuple with one entry per stage: ``(lam_index, beta_index)``; beta_index is None at
+stage 1 and HARD for hard pseudo-labels. Every stage fit is cached by its prefix, so stages shared by
+configurations (the same stage 1 for 0-SD, hard and soft 1-SD; the same first stages of T-SD) are fitted
+once, and each fit warm-starts from the last fit of the same stage. The search is a coordinate search on
+log grids (every grid value of one coordinate, then the next, until no coordinate moves). The score is
+the mean validation error against the noisy labels, ties broken by the mean validation log-loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sdgmm import _core
+from sdgmm.estimator import stage_targets
+
+HARD = -1
+# lam in units of N (the solver's lam: lam / N of SelfDistillationClassifier, 1 / (C N)), half decades.
+DEFAULT_LAM_GRID = tuple(10.0 ** np.arange(-2.0, 3.01, 0.5))
+DEFAULT_BETA_GRID = tuple(10.0 ** np.arange(-0.5, 3.01, 0.5))
+SEARCH_TOL = 1e-4  # relative gradient: measured to move validation logits by < 1e-3
+
+
+def principal_coordinates(X: np.ndarray) -> np.ndarray:
+    """X V, V the right singular vectors of X with nonzero singular values: an exact reparametrisation of
+    the ridge problem (its solution lies in X's row space and the penalty is rotation invariant) that
+    drops null directions (M < N) and lets the solver's diagonal preconditioner see the spectrum."""
+    M, N = X.shape
+    if M < N:
+        ev, U = np.linalg.eigh(X @ X.T)
+        keep = ev > 1e-10 * ev[-1]
+        return np.ascontiguousarray(U[:, keep] * np.sqrt(ev[keep]))
+    ev, V = np.linalg.eigh(X.T @ X)
+    keep = ev > 1e-10 * ev[-1]
+    return np.ascontiguousarray(X @ V[:, keep])
+
+
+class StageCache:
+    """The fits of one (fit, validation) split, keyed by configuration prefix. ``lam_scale`` converts the
+    grid to the solver's lam on these columns: N / r for r principal coordinates of N features (the
+    solver divides x . w by the square root of the column count)."""
+
+    def __init__(self, X_fit, y_fit, X_val, y_val, lam_grid, beta_grid, bias, threads, lam_scale=1.0):
+        self.X_fit, self.y_fit, self.X_val, self.y_val = X_fit, y_fit.astype(float), X_val, y_val
+        self.lam_grid, self.beta_grid, self.bias, self.threads = np.asarray(lam_grid) * lam_scale, beta_grid, bias, threads
+        self.fits, self.last_w, self.n_fits = {}, {}, 0
+
+    def stage(self, key):
+        """(solver weights, bias, training logits) of the last stage of `key`."""
+        if key in self.fits:
+            return self.fits[key]
+        t = len(key) - 1
+        lam_index, beta_index = key[-1]
+        if t == 0:
+            targets, b0, learn = self.y_fit, 0.0, True
+        else:
+            _, b_prev, logits = self.stage(key[:-1])
+            labels = "hard" if beta_index == HARD else "soft"
+            beta = self.beta_grid[beta_index] if labels == "soft" else np.inf
+            targets = stage_targets(logits, labels, "logistic", beta)
+            learn = self.bias == "learn"
+            b0 = b_prev if not learn else 0.0
+            if learn and np.ptp(targets) == 0:  # collapse: no minimiser; score it as the constant predictor
+                b = np.inf if targets[0] else -np.inf
+                self.fits[key] = (np.zeros(self.X_fit.shape[1]), b, np.full(len(targets), b))
+                return self.fits[key]
+            if not learn:
+                b0 = self.stage(key[:1])[1]
+        w, b, logits, _ = _core.fit_linear(self.X_fit, targets, np.empty(0), "logistic", self.lam_grid[lam_index],
+                                           learn, self.last_w.get(t, np.empty(0)), b0, SEARCH_TOL, 100,
+                                           self.threads)
+        self.n_fits += 1
+        self.last_w[t] = w
+        self.fits[key] = (w, b, logits)
+        return self.fits[key]
+
+    def score(self, key):
+        w, b, _ = self.stage(key)
+        u = self.X_val @ w / np.sqrt(len(w)) + b
+        error = np.mean((u > 0) != (self.y_val > 0.5))
+        log_loss = np.mean(np.logaddexp(0.0, u) - self.y_val * u) if np.isfinite(b) else np.inf
+        return error, log_loss
+
+
+class Objective:
+    """Mean (validation error, log-loss) over the splits, memoised."""
+
+    def __init__(self, caches):
+        self.caches, self.memo = caches, {}
+
+    def __call__(self, key):
+        if key not in self.memo:
+            scores = np.array([c.score(key) for c in self.caches])
+            self.memo[key] = tuple(scores.mean(axis=0))
+        return self.memo[key]
+
+    @property
+    def n_fits(self):
+        return sum(c.n_fits for c in self.caches)
+
+
+def coordinate_search(objective, to_key, start, sizes, max_sweeps=2):
+    """Minimise objective(to_key(x)) over integer vectors x (0 <= x_i < sizes[i]), one coordinate at a
+    time over its whole grid; a move needs a strictly better score."""
+    x = list(start)
+    best = objective(to_key(x))
+    for _ in range(max_sweeps):
+        moved = False
+        for i in reversed(range(len(x))):  # last stage first: its earlier stages are cached
+            for j in range(sizes[i]):
+                trial = x[:i] + [j] + x[i + 1:]
+                score = objective(to_key(trial))
+                if score < best:
+                    x, best, moved = trial, score, True
+        if not moved:
+            break
+    return to_key(x), best
+
+
+def tune(objective, n_lam, n_beta, max_stages):
+    """The tuned configuration and validation score of each method of the probe."""
+    out = {}
+    best0 = min(range(n_lam), key=lambda i: (objective(((i, None),)), -i))  # ties: the stronger penalty
+    out["0-SD"] = (((best0, None),), objective(((best0, None),)))
+    out["hard 1-SD"] = coordinate_search(objective, lambda x: ((x[0], None), (x[1], HARD)), [best0, best0],
+                                         [n_lam, n_lam])
+    (i1, _), (i2, _) = out["hard 1-SD"][0]
+    out["soft 1-SD"] = coordinate_search(objective, lambda x: ((x[0], None), (x[1], x[2])), [i1, i2, n_beta // 2],
+                                         [n_lam, n_lam, n_beta])
+    key, score = out["hard 1-SD"]
+    while len(key) < max_stages:  # early stopping: add a hard stage while the validation score improves
+        candidates = [key + ((i, HARD),) for i in range(n_lam)]
+        best = min(candidates, key=objective)
+        if not objective(best) < score:
+            break
+        key, score = best, objective(best)
+    out["hard T-SD"] = (key, score)
+    return out

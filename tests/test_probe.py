@@ -1,0 +1,94 @@
+"""The linear probe end to end on scikit-learn's digits (3 vs 8): noise protocol, reproducibility, and that
+the test set is never seen while tuning."""
+
+import math
+
+import numpy as np
+import pytest
+from sdgmm import probe_data, probe_tuning
+from sdgmm.probe_runner import METHODS, probe
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+SMALL = {"classes": (3, 8), "M": [60, 120], "theta": [0.2, 0.3], "trials": 2, "validation": 3, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.4, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def result(digits):
+    X_train, X_test, y_train, y_test = digits
+    return probe(X_train, y_train, X_test, y_test, **SMALL)
+
+
+def test_runs_end_to_end(result, digits):
+    df = result.trials
+    assert len(df) == 2 * 2 * 2 * len(METHODS)
+    assert result.N == 64 and result.classes == (3, 8)
+    # exact protocol: floor(theta M / 2) flips in each class
+    for (M, theta), part in df.groupby(["M", "theta"]):
+        assert set(part["realised_flips"]) == {2 * math.floor(theta * M / 2)}
+    assert df["test_error"].between(0, 0.5).all()
+    n_test = np.isin(digits[3], (3, 8)).sum()
+    assert np.allclose(df["test_error"] * n_test, np.round(df["test_error"] * n_test))  # errors count test points
+    summary = result.summary()
+    assert len(summary) == 2 * 2 * len(METHODS)
+    assert (summary["test_error_se"] > 0).any()
+    row = summary[(summary.M == 120) & (summary.theta == 0.2) & (summary.method == "0-SD")].iloc[0]
+    errors = df[(df.M == 120) & (df.theta == 0.2) & (df.method == "0-SD")]["test_error"]
+    assert row["test_error"] == pytest.approx(errors.mean())
+    assert row["test_error_se"] == pytest.approx(errors.std(ddof=1) / math.sqrt(2))
+    assert (df[df.method == "hard T-SD"]["n_stages"] >= 2).all()
+
+
+def test_reproducible_with_a_seed(result, digits):
+    X_train, X_test, y_train, y_test = digits
+    again = probe(X_train, y_train, X_test, y_test, **SMALL)
+    cols = ["M", "theta", "trial", "method", "test_error", "val_error", "lam", "beta", "n_stages"]
+    assert again.trials[cols].equals(result.trials[cols])
+    other = probe(X_train, y_train, X_test, y_test, **{**SMALL, "seed": 8})
+    assert not other.trials["test_error"].equals(result.trials["test_error"])
+
+
+def test_tuning_never_sees_the_test_set(result, digits, monkeypatch):
+    X_train, X_test, y_train, y_test = digits
+    # Sentinel 1: every array the tuner receives is a part of the M-point training subset.
+    seen = []
+    original = probe_tuning.StageCache.__init__
+
+    def recording(self, X_fit, y_fit, X_val, y_val, *args, **kwargs):
+        seen.append((len(X_fit), len(X_val)))
+        original(self, X_fit, y_fit, X_val, y_val, *args, **kwargs)
+
+    monkeypatch.setattr(probe_tuning.StageCache, "__init__", recording)
+    # Sentinel 2: a garbage test set (noise features, labels swapped) changes no tuned value.
+    rng = np.random.default_rng(0)
+    junk = probe(X_train, y_train, rng.normal(size=X_test.shape), np.where(y_test == 3, 8, 3), **SMALL)
+    assert all(f + v in SMALL["M"] for f, v in seen)
+    tuned = ["M", "theta", "trial", "method", "val_error", "lam", "beta", "n_stages"]
+    assert junk.trials[tuned].equals(result.trials[tuned])
+    assert not junk.trials["test_error"].equals(result.trials["test_error"])
+
+
+def test_coordinate_search_finds_the_grid_minimum():
+    table = np.add.outer((np.arange(7) - 4.0) ** 2, (np.arange(5) - 1.0) ** 2)  # separable: exact in one sweep
+    key, score = probe_tuning.coordinate_search(lambda k: (table[k], 0.0), tuple, [0, 0], [7, 5])
+    assert key == (4, 1) and score == (0.0, 0.0)
+
+
+def test_noise_protocols():
+    y = np.r_[np.zeros(50, int), np.ones(50, int)]
+    rng = np.random.default_rng(0)
+    ranks, uniforms = probe_data.flip_order(y, rng), rng.random(100)
+    low = probe_data.noisy_labels(y, 0.2, "exact", ranks, uniforms)
+    high = probe_data.noisy_labels(y, 0.4, "exact", ranks, uniforms)
+    assert np.sum((low != y) & (y == 0)) == 10 and np.sum((low != y) & (y == 1)) == 10
+    assert np.all(high[low != y] != y[low != y])  # nested across theta
+    bern = probe_data.noisy_labels(y, 0.3, "bernoulli", ranks, uniforms)
+    np.testing.assert_array_equal(bern != y, uniforms < 0.3)
+    idx = probe_data.draw_subset(np.r_[np.zeros(30, int), np.ones(70, int)], 40, rng, "stratified")
+    assert len(idx) == 40 and np.sum(idx >= 30) == 28
