@@ -61,14 +61,15 @@ def test_early_stopping_stops_when_the_gain_falls_below_tolerance():
 
 def test_an_unsolvable_stage_count_is_reported_not_hidden():
     """Hard labels at alpha = 1000 with lam <= 1e-3: the second stage's state evolution does not
-    converge anywhere in the box. The one-stage optimum stands, T = 2 is reported as failed, and
-    curve() says why."""
+    converge anywhere in the box (limits=False: the box ends at its upper bound). The one-stage
+    optimum stands, T = 2 is reported as failed, and curve() says why."""
     bounds = {"lam": (1e-4, 1e-3)}
     problem = sdgmm.Problem(alpha=1000.0, delta=0.5, rho=0.4, theta=0.2)
     with pytest.warns(RuntimeWarning, match="optimize stopped at T = 2"):
-        res = sdgmm.optimize(problem, n_stages=2, bounds=bounds, restarts=0)
+        res = sdgmm.optimize(problem, n_stages=2, bounds=bounds, restarts=0, limits=False)
     assert [o.n_stages for o in res.optima] == [1] and "T = 2" in res.failure
     with pytest.warns(RuntimeWarning):
-        df = sdgmm.curve([1000.0], rho=0.4, theta=0.2, stage_counts=[1, 2], bounds=bounds, restarts=0)
+        df = sdgmm.curve([1000.0], rho=0.4, theta=0.2, stage_counts=[1, 2], bounds=bounds, restarts=0,
+                         limits=False)
     assert np.isfinite(df["eps"].iloc[0]) and np.isnan(df["eps"].iloc[1])
     assert "T = 2" in df["failure"].iloc[1]

@@ -560,7 +560,10 @@ def _add_search_args(parser: argparse.ArgumentParser, func) -> None:
                         "stage 1's bias (the paper's bias fixing) (default: %(default)s)")
     lam, beta = DEFAULT_BOUNDS["lam"], DEFAULT_BOUNDS["beta"]
     g.add_argument("--lam-bounds", type=_bounds, default=lam, metavar="LO,HI",
-                   help=f"search box of every lam_t, searched in log space; 0 < LO < HI (default: {lam[0]:g},{lam[1]:g})")
+                   help=f"search box of every lam_t, searched in log space; 0 < LO < HI; beyond HI the search "
+                        f"continues in 1/lam to the exact limit lam = inf (default: {lam[0]:g},{lam[1]:g})")
+    g.add_argument("--no-limits", dest="limits", action="store_false",
+                   help="end the lam search at HI instead of continuing to lam = inf")
     g.add_argument("--beta-bounds", type=_bounds, default=beta, metavar="LO,HI",
                    help="search box of every beta_t (soft labels only), searched in log space; 0 < LO < HI "
                         f"(default: {beta[0]:g},{beta[1]:g})")
@@ -574,13 +577,14 @@ def _add_search_args(parser: argparse.ArgumentParser, func) -> None:
 def _search_kwargs(args) -> dict:
     return {"loss": args.loss, "labels": args.labels, "bias": args.bias,
             "bounds": {"lam": args.lam_bounds, "beta": args.beta_bounds},
-            "restarts": args.restarts, "seed": args.seed}
+            "restarts": args.restarts, "seed": args.seed, "limits": args.limits}
 
 
 def _search_line(args, seconds: float) -> str:
     beta = f" beta in [{args.beta_bounds[0]:g}, {args.beta_bounds[1]:g}]" if args.labels == "soft" else ""
     return (f"# search: loss={args.loss} labels={args.labels} bias={args.bias} "
-            f"lam in [{args.lam_bounds[0]:g}, {args.lam_bounds[1]:g}]{beta} restarts={args.restarts} "
+            f"lam in [{args.lam_bounds[0]:g}, {args.lam_bounds[1]:g}]{' and inf' if args.limits else ''}{beta} "
+            f"restarts={args.restarts} "
             f"seed={args.seed} ({seconds:.2f} s)")
 
 
@@ -594,8 +598,9 @@ def _beta_cell(optimum, labels: str) -> str:
     return "hard" if labels == "hard" else _joined(optimum.beta)
 
 
-AT_BOUND_NOTE = ("# at_bound: the optimum lies on an edge of the search box (the error may keep falling "
-                 "beyond it; widen --lam-bounds / --beta-bounds)")
+AT_BOUND_NOTE = ("# at_bound: the optimum lies on an edge of the search box: lam_t=inf is the exact limit "
+                 "lam -> inf; at 'lower' / 'upper' the error may keep falling beyond (widen --lam-bounds / "
+                 "--beta-bounds); beta<=X(accuracy): beta capped where the quadrature resolves the soft targets")
 
 
 def _format_optimize_table(res, args, stopped_early: bool) -> str:
@@ -748,17 +753,18 @@ def _writable_path(path: str | None, flag: str, *, figure: bool = False) -> str 
 
 
 class _ProgressBar:
-    """A one-line text bar on stderr, redrawn in place: '[#####.....] 5/10 alphas, 3.2 s'."""
+    """A one-line text bar on stderr, redrawn in place: 'sdgmm curve: [#####.....] 5/10 alphas, 3.2 s'."""
 
     WIDTH = 30
 
-    def __init__(self, total: int, stream=None):
+    def __init__(self, total: int, stream=None, label: str = "sdgmm curve"):
         self.total, self.stream, self.start = total, stream or sys.stderr, time.perf_counter()
+        self.label = label
         self(0, total)
 
     def __call__(self, done: int, total: int) -> None:
         filled = self.WIDTH * done // max(total, 1)
-        self.stream.write(f"\rsdgmm curve: [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} alphas, "
+        self.stream.write(f"\r{self.label}: [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} alphas, "
                           f"{time.perf_counter() - self.start:.1f} s")
         self.stream.flush()
 
@@ -896,13 +902,56 @@ def _figure_format(path: str) -> str:
     return os.path.splitext(path)[1].lstrip(".").lower() or "png"
 
 
+def _add_figure(subparsers) -> None:
+    from sdgmm.figures import FIGURES
+
+    p = subparsers.add_parser(
+        "figure", formatter_class=_Formatter, help="compute one of the paper's figures F1-F5 (PNG + CSV)",
+        description="Compute a figure of optimally tuned SD in the paper's main setting and write NAME_*.png and "
+                    "NAME_*.csv into --out:\n" + "\n".join(f"  {k}: {f.__doc__.splitlines()[0]}"
+                                                            for k, f in FIGURES.items()),
+        epilog="example:\n  sdgmm figure F1 --out docs/figures")
+    p.add_argument("name", choices=sorted(FIGURES), metavar="NAME", help="F1, F2, F3, F4 or F5")
+    p.add_argument("--out", required=True, metavar="DIR", help="existing directory to write the PNG and CSV into")
+    p.add_argument("--progress", action="store_true",
+                   help="show the progress bar on stderr even when it is not a terminal")
+    p.set_defaults(run=_run_figure)
+
+
+def _run_figure(args) -> int:
+    import os
+
+    from sdgmm.figures import make_figure
+
+    if not os.path.isdir(args.out) or not os.access(args.out, os.W_OK):
+        raise UsageError(f"argument --out: {args.out!r} is not a writable directory")
+    bar = _ProgressBar(1, label=f"sdgmm figure {args.name}") if args.progress or sys.stderr.isatty() else None
+    start = time.perf_counter()
+    try:
+        paths = _call_reporting_warnings(make_figure, args.name, args.out, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"# sdgmm figure {args.name}: {time.perf_counter() - start:.1f} s")
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
 def _add_sweep(subparsers) -> None:
     from sdgmm.cli_sweep import add_sweep  # lazily: cli_sweep imports this module's helpers
 
     add_sweep(subparsers)
 
 
-SUBCOMMANDS = (_add_theory, _add_simulate, _add_optimize, _add_curve, _add_sweep)
+def _add_probe(subparsers) -> None:
+    from sdgmm.cli_probe import add_features, add_probe  # lazily: cli_probe imports this module's helpers
+
+    add_probe(subparsers)
+    add_features(subparsers)
+
+
+SUBCOMMANDS = (_add_theory, _add_simulate, _add_optimize, _add_curve, _add_figure, _add_sweep, _add_probe)
 
 
 def build_parser() -> argparse.ArgumentParser:
