@@ -54,7 +54,9 @@ def test_hard_label_limit_does_not_depend_on_the_loss():
 
 
 def test_mixed_finite_and_limit_stages_match_large_lam():
-    stages = lambda big: sdgmm.make_stages([0.7, big, 2.0], [1.3, 0.9 * (1 if big == INF else big)])  # noqa: E731
+    def stages(big):
+        return sdgmm.make_stages([0.7, big, 2.0], [1.3, 0.9 * (1 if big == INF else big)])
+
     limit = sdgmm.theory(P, stages(INF)).eps
     assert np.abs(sdgmm.theory(P, stages(1e4)).eps - limit).max() < 3e-5
 
