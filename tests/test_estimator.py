@@ -161,3 +161,12 @@ def test_bad_parameters_name_themselves(cancer, params, name):
     X, y = cancer
     with pytest.raises(ValueError, match=f"^{name}"):
         SelfDistillationClassifier(**params).fit(X, y)
+
+
+def test_exported_from_the_package():
+    import sdgmm
+    from sdgmm.gmm_fit import fit_gmm
+    from sdgmm.probe_runner import probe
+
+    assert sdgmm.SelfDistillationClassifier is SelfDistillationClassifier
+    assert sdgmm.probe is probe and sdgmm.fit_gmm is fit_gmm
