@@ -73,3 +73,41 @@ def test_an_unsolvable_stage_count_is_reported_not_hidden():
                          limits=False)
     assert np.isfinite(df["eps"].iloc[0]) and np.isnan(df["eps"].iloc[1])
     assert "T = 2" in df["failure"].iloc[1]
+
+
+@pytest.fixture(scope="module")
+def hard_six():
+    return sdgmm.optimize(MAIN, n_stages=6, labels="hard", restarts=0)
+
+
+def test_hard_optima_sit_at_the_limit_and_beat_their_warm_starts(hard_six):
+    """Balanced hard-label optima are lam = inf for every stage (checked by one-sided differences);
+    each T-stage optimum is no worse than the (T-1)-stage optimum plus one stage, for T = 2..6."""
+    assert hard_six.optima[0].eps_final == pytest.approx(0.243117, abs=1e-6)  # mean-difference closed form
+    prev = None
+    for opt in hard_six.optima:
+        assert np.isinf(opt.lam).all() and f"lam_{opt.n_stages}=inf" in opt.at_bound
+        if prev is not None:
+            start = sdgmm.theory(MAIN, sdgmm.make_stages(np.r_[prev.lam, prev.lam[-1]], hard=True)).eps[-1]
+            assert opt.eps_final <= start + 1e-12
+        prev = opt
+    eps = [o.eps_final for o in hard_six.optima]
+    assert all(a > b for a, b in zip(eps, eps[1:]))  # every extra stage helps at alpha = 1
+
+
+def test_random_finite_points_do_not_beat_the_hard_limit(hard_six):
+    best = hard_six.optima[2].eps_final  # T = 3
+    rng = np.random.default_rng(7)
+
+    def f(x):
+        stages = sdgmm.make_stages(10.0 ** x, hard=True)
+        try:
+            return sdgmm.theory(MAIN, stages, estimate_error=False).eps[-1]
+        except sdgmm.ConvergenceError:
+            return 1.0
+
+    box = [(-4, 3)] * 3
+    for _ in range(2):
+        res = minimize(f, rng.uniform(*np.array(box).T), method="Nelder-Mead", bounds=box,
+                       options={"maxfev": 150, "xatol": 1e-2, "fatol": 1e-9})
+        assert res.fun >= best - 1e-6
