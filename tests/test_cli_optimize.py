@@ -298,3 +298,13 @@ CURVE_API_CASES = [
 def test_curve_api_rejects(alphas, kw, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         sdgmm.curve(alphas, **{**CURVE_KW, **kw})
+
+
+def test_optimize_tuned_bias_column(capsys):
+    args = ["optimize", "--alpha", "2", "--rho", "0.3", "--theta", "0.2", "--n-stages", "1", "--bias", "tune",
+            "--restarts", "0"]
+    code, out, err = _run(args, capsys)
+    ref = sdgmm.optimize(sdgmm.Problem(alpha=2, delta=0.5, rho=0.3, theta=0.2), n_stages=1, bias="tune", restarts=0)
+    rows = [line.split() for line in out.splitlines() if not line.startswith("#")]
+    assert code == 0 and rows[0][5] == "B"
+    assert float(rows[1][5]) == pytest.approx(ref.optima[0].bias_value, abs=1e-3)

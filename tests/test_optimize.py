@@ -111,3 +111,17 @@ def test_random_finite_points_do_not_beat_the_hard_limit(hard_six):
         res = minimize(f, rng.uniform(*np.array(box).T), method="Nelder-Mead", bounds=box,
                        options={"maxfev": 150, "xatol": 1e-2, "fatol": 1e-9})
         assert res.fun >= best - 1e-6
+
+
+def test_tuned_bias_is_no_worse_than_the_kept_learned_bias():
+    """bias='tune' searches the kept bias B itself; fix_first keeps the learned b_1, one point of that
+    family. Under imbalance the tuned value is far better for 0-SD (the learned bias fits the noisy
+    label prior)."""
+    p = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.3, theta=0.2)
+    kept = sdgmm.optimize(p, n_stages=2, labels="hard", bias="fix_first", restarts=0)
+    tuned = sdgmm.optimize(p, n_stages=2, labels="hard", bias="tune", restarts=0)
+    for a, b in zip(tuned.optima, kept.optima):
+        assert a.eps_final <= b.eps_final + 1e-6
+        assert np.isfinite(a.bias_value) and -3 <= a.bias_value <= 3
+    assert tuned.optima[0].eps_final < kept.optima[0].eps_final - 0.02
+    assert "bias_value" in tuned.to_dataframe().columns

@@ -614,11 +614,14 @@ def _format_optimize_table(res, args, stopped_early: bool) -> str:
         header.append(f"# stage counts: T = 1..{args.max_stages} with early stopping "
                       f"(gain_tol={res.gain_tol:g}; {why})")
     header.append(f"# T* = {best}: the stage count with the lowest optimal final eps (marked *)")
-    cols = ("T", "eps", "eps_error", "lam", "beta", "evaluations", "seconds", "converged", "at_bound", "best")
+    tuned = res.bias == "tune"  # the kept bias B is a searched hyperparameter: show it
+    cols = ("T", "eps", "eps_error", "lam", "beta") + (("B",) if tuned else ()) + (
+        "evaluations", "seconds", "converged", "at_bound", "best")
     cells = [cols]
     for o in res.optima:
+        bias = (format(o.bias_value, ".4g"),) if tuned else ()
         cells.append((str(o.n_stages), format(o.eps_final, ".8f"), format(float(o.eps_error[-1]), ".1e"),
-                      _joined(o.lam), _beta_cell(o, res.labels), str(o.evaluations), format(o.seconds, ".2f"),
+                      _joined(o.lam), _beta_cell(o, res.labels), *bias, str(o.evaluations), format(o.seconds, ".2f"),
                       _yes_no(o.converged), ";".join(o.at_bound) or "-", "*" if o.n_stages == best else ""))
     if any(o.at_bound for o in res.optima):
         header.append(AT_BOUND_NOTE)

@@ -15,9 +15,10 @@ from sdgmm import _core
 from sdgmm.errors import ConvergenceError
 from sdgmm.theory import ACCURACY_WARNING, LOSSES, make_stages, theory
 
-DEFAULT_BOUNDS = {"lam": (1e-4, 1e3), "beta": (1e-2, 1e2)}
+DEFAULT_BOUNDS = {"lam": (1e-4, 1e3), "beta": (1e-2, 1e2), "bias": (-3.0, 3.0)}
 LABELS = ("hard", "soft")
-SEARCH_BIASES = ("learn", "fix_first")
+# 'tune': one bias value B for every stage (stage 1's bias fixed, and kept), searched with the lams.
+SEARCH_BIASES = ("learn", "fix_first", "tune")
 # Tensor nodes per coordinate for the search, by T (see search_accuracy); beyond: cheap QMC.
 SEARCH_NODES = {"soft": {1: 12, 2: 12, 3: 12, 4: 8, 5: 5, 6: 5}, "hard": {1: 12, 2: 12, 3: 12, 4: 8, 5: 6}}
 
@@ -53,6 +54,7 @@ class StageCountOptimum:
     evaluations: int
     seconds: float
     converged: bool  # the local searches ended on their tolerances, not on their budget
+    bias_value: float = math.nan  # the tuned bias B (bias='tune'); NaN otherwise
 
     @property
     def eps_final(self) -> float:
@@ -89,6 +91,8 @@ class OptimizeResult:
             row = {"n_stages": o.n_stages, "eps": o.eps_final, "eps_error": float(o.eps_error[-1]),
                    "evaluations": o.evaluations, "seconds": o.seconds, "converged": o.converged,
                    "at_bound": ";".join(o.at_bound)}
+            if self.bias == "tune":
+                row["bias_value"] = o.bias_value
             for t in range(width):
                 row[f"lam_{t + 1}"] = o.lam[t] if t < o.n_stages else np.nan
             for t in range(1, width):
@@ -106,7 +110,9 @@ def _check_bounds(bounds) -> dict:
             lo, hi = (float(v) for v in pair)
         except (TypeError, ValueError):
             raise ValueError(f"bounds[{name!r}] must be a pair (lower, upper) of numbers (got {pair!r})") from None
-        if not (0 < lo < hi < math.inf):
+        if name == "bias" and not (-math.inf < lo < hi < math.inf):
+            raise ValueError(f"bounds['bias'] must satisfy lower < upper, both finite (got {pair!r})")
+        if name != "bias" and not (0 < lo < hi < math.inf):
             raise ValueError(f"bounds[{name!r}] must satisfy 0 < lower < upper < inf (got {pair!r})")
         merged[name] = (lo, hi)
     return merged
@@ -135,7 +141,8 @@ class _LamAxis:
 
 
 class _Search:
-    """The objective eps_T over the search coordinates (lam axes, log10 beta), with an evaluation counter."""
+    """The objective eps_T over the search coordinates (lam axes, log10 beta, the bias B if tuned), with
+    an evaluation counter."""
 
     def __init__(self, problem, loss, labels, bias, T, bounds, accuracy, limits=True):
         self.problem, self.loss, self.labels, self.bias, self.T = problem, loss, labels, bias, T
@@ -144,21 +151,28 @@ class _Search:
         n_beta = T - 1 if labels == "soft" else 0
         lam_box = (self.axis.lo, self.axis.top if limits else self.axis.hi)
         self.box = [lam_box] * T + [tuple(math.log10(v) for v in bounds["beta"])] * n_beta
+        self.tune_bias = bias == "tune"
+        if self.tune_bias:
+            self.box.append(tuple(bounds["bias"]))
         self.evaluations = 0
 
     def hyper(self, x):
-        """(lam_1..lam_T, beta_2..beta_T) at search point x; beta is inf for hard labels."""
+        """(lam_1..lam_T, beta_2..beta_T, B) at search point x; beta is inf for hard labels, B NaN
+        unless tuned."""
         lam = self.axis.lam(x[: self.T])
-        beta = 10.0 ** np.asarray(x[self.T:]) if self.labels == "soft" else np.full(self.T - 1, np.inf)
-        return lam, beta
+        n_beta = self.T - 1 if self.labels == "soft" else 0
+        beta = 10.0 ** np.asarray(x[self.T: self.T + n_beta]) if n_beta else np.full(self.T - 1, np.inf)
+        return lam, beta, float(x[-1]) if self.tune_bias else math.nan
 
-    def to_x(self, lam, beta):
-        return np.r_[self.axis.x(lam), np.log10(beta) if self.labels == "soft" else []]
+    def to_x(self, lam, beta, bias_value):
+        return np.r_[self.axis.x(lam), np.log10(beta) if self.labels == "soft" else [],
+                     [0.0 if math.isnan(bias_value) else bias_value] if self.tune_bias else []]
 
     def stages(self, x):
-        lam, beta = self.hyper(x)
+        lam, beta, bias_value = self.hyper(x)
         return make_stages(lam, beta if self.labels == "soft" and self.T > 1 else None,
-                           hard=self.labels == "hard", bias=self.bias)
+                           hard=self.labels == "hard", bias="fixed" if self.tune_bias else self.bias,
+                           bias_value=bias_value if self.tune_bias else 0.0)
 
     def __call__(self, x) -> float:
         self.evaluations += 1
@@ -214,7 +228,12 @@ def _limit_first(search: _Search, x0, max_evaluations):
     check = {"method": "tensor", "gh_nodes": CHECK_NODES[search.labels][search.T - 1], "estimate_error": False}
     x0 = x0.copy()
     x0[: search.T] = search.axis.top
-    x, f, done = _local_search(search, x0, max_evaluations, free=np.arange(len(x0)) >= search.T)
+    if search.tune_bias:
+        x0[-1] = 0.0  # the limit needs B = 0
+    free = np.arange(len(x0)) >= search.T
+    if search.tune_bias:
+        free[-1] = False
+    x, f, done = _local_search(search, x0, max_evaluations, free=free)
     at_limit = _evaluate(search.problem, search.stages(x), search.loss, check)
     if at_limit is None:
         return None
@@ -261,14 +280,14 @@ def _optimum_for(problem, loss, labels, bias, T, bounds, starts, restarts, rng, 
         raise ConvergenceError(f"no converged state evolution found for T = {T} within the bounds")
     x, r = final
     tol = 1e-6 * (hi - lo)
-    lam, beta = search.hyper(x)
+    lam, beta, bias_value = search.hyper(x)
     at_bound = tuple(
         f"{name}={'lower' if x[i] <= lo[i] + tol[i] else 'inf' if i < T and limits else 'upper'}"
-        for i, name in enumerate(_names(T, labels))
+        for i, name in enumerate(_names(T, labels, bias))
         if x[i] <= lo[i] + tol[i] or x[i] >= hi[i] - tol[i]
     )
     return StageCountOptimum(T, lam, beta, r.eps, r.eps_error, at_bound, search.evaluations,
-                             time.perf_counter() - start_time, all_converged)
+                             time.perf_counter() - start_time, all_converged, bias_value)
 
 
 def _accurate_optimum(problem, loss, labels, bias, T, box, *args):
@@ -286,8 +305,9 @@ def _accurate_optimum(problem, loss, labels, bias, T, box, *args):
     return opt if cap is None else replace(opt, at_bound=opt.at_bound + (f"beta<={cap:.3g}(accuracy)",))
 
 
-def _names(T, labels):
-    return [f"lam_{t + 1}" for t in range(T)] + ([f"beta_{t + 2}" for t in range(T - 1)] if labels == "soft" else [])
+def _names(T, labels, bias):
+    return ([f"lam_{t + 1}" for t in range(T)] + ([f"beta_{t + 2}" for t in range(T - 1)] if labels == "soft" else [])
+            + (["bias_value"] if bias == "tune" else []))
 
 
 def _evaluate(problem, stages, loss, options):
@@ -303,7 +323,7 @@ def _extend(prev: StageCountOptimum, labels):
     """The (T-1)-stage optimum plus one stage repeating the last one: the warm start for T."""
     lam = np.r_[prev.lam, prev.lam[-1]]
     beta = np.r_[prev.beta, prev.beta[-1] if len(prev.beta) else (2.0 if labels == "soft" else np.inf)]
-    return lam, beta
+    return lam, beta, prev.bias_value
 
 
 def optimize(
@@ -331,6 +351,10 @@ def optimize(
     ``restarts`` random points of the log box.
     With ``n_stages`` every count up to it is optimised; with ``max_stages`` the loop stops once
     adding a stage gains less than ``gain_tol`` (early stopping), and ``best_n_stages`` is T*.
+
+    bias: 'learn' (every stage), 'fix_first' (stages 2..T keep stage 1's learned bias) or 'tune' (one
+    bias value B for every stage, searched with the lams within bounds["bias"], default [-3, 3]: the
+    variant for imbalanced data that optimises the kept bias instead of learning it).
 
     bounds: {"lam": (lo, hi), "beta": (lo, hi)}, searched in log space (defaults [1e-4, 1e3] and
     [1e-2, 1e2]). With ``limits`` (the default) each lam's search continues past its upper bound in
@@ -366,7 +390,8 @@ def optimize(
     t0 = time.perf_counter()
     optima, failure = [], None
     for T in range(1, T_max + 1):
-        starts = [_extend(optima[-1], labels)] if optima else [(np.atleast_1d(1.0 if start is None else start), [])]
+        first = (np.atleast_1d(1.0 if start is None else start), [], math.nan)
+        starts = [_extend(optima[-1], labels)] if optima else [first]
         accuracy = {**search_accuracy(T, labels), **(search_options or {})}
         try:
             opt = _accurate_optimum(problem, loss, labels, bias, T, box, starts, restarts, rng, accuracy,
