@@ -304,6 +304,7 @@ def test_optimize_tuned_bias_column(capsys):
     args = ["optimize", "--alpha", "2", "--rho", "0.3", "--theta", "0.2", "--n-stages", "1", "--bias", "tune",
             "--restarts", "0"]
     code, out, err = _run(args, capsys)
+    assert err == ""
     ref = sdgmm.optimize(sdgmm.Problem(alpha=2, delta=0.5, rho=0.3, theta=0.2), n_stages=1, bias="tune", restarts=0)
     rows = [line.split() for line in out.splitlines() if not line.startswith("#")]
     assert code == 0 and rows[0][5] == "B"
