@@ -92,3 +92,14 @@ def test_noise_protocols():
     np.testing.assert_array_equal(bern != y, uniforms < 0.3)
     idx = probe_data.draw_subset(np.r_[np.zeros(30, int), np.ones(70, int)], 40, rng, "stratified")
     assert len(idx) == 40 and np.sum(idx >= 30) == 28
+
+
+def test_paired_differences(result):
+    diff = result.paired_differences()
+    df = result.trials
+    assert set(diff["method"]) == set(METHODS) - {"0-SD"}
+    row = diff[(diff.M == 60) & (diff.theta == 0.3) & (diff.method == "hard 1-SD")].iloc[0]
+    cell = df[(df.M == 60) & (df.theta == 0.3)]
+    d = (cell[cell.method == "hard 1-SD"]["test_error"].to_numpy() - cell[cell.method == "0-SD"]["test_error"].to_numpy())
+    assert row["difference"] == pytest.approx(d.mean())
+    assert row["difference_se"] == pytest.approx(d.std(ddof=1) / math.sqrt(len(d)))

@@ -172,7 +172,11 @@ def _probe_table(res, summary) -> str:
         cells.append((str(r["M"]), f"{r['alpha']:.3g}", f"{r['theta']:g}", r["method"], f"{r['test_error']:.4f}",
                       f"{r['test_error_se']:.4f}", f"{r['val_error']:.4f}", f"{r['n_stages']:.1f}", r["lam"],
                       f"{r['beta']:.3g}"))
-    return "\n".join(header + _align(cells))
+    diff = [("M", "theta", "method", "minus_0SD", "se")]
+    for r in res.paired_differences().to_dict(orient="records"):
+        diff.append((str(r["M"]), f"{r['theta']:g}", r["method"], f"{r['difference']:+.4f}", f"{r['difference_se']:.4f}"))
+    return "\n".join(header + _align(cells) + ["", "# paired: test error minus 0-SD's on the same trials, mean +- s.e."]
+                     + _align(diff))
 
 
 def add_features(subparsers) -> None:
