@@ -82,7 +82,7 @@ RUN_FLAGS = [
         ("rho", "axis: class priors; comma list or A:B:K"),
         ("theta", "axis: label-flip rates; comma list or A:B:K"),
         ("stages", "axis: stage counts T (optimize: the largest T tried)"),
-        ("loss", "axis: logistic, square"), ("labels", "axis: hard, soft"), ("bias", "axis: learn, fix_first"))],
+        ("loss", "axis: logistic, square"), ("labels", "axis: hard, soft"), ("bias", "axis: learn, fix_first (optimize: also tune)"))],
     ("--lam", "job", "lam", _numbers, "theory/simulate: lam_t, one value for every stage or one per stage"),
     ("--beta", "job", "beta", _numbers, "theory/simulate: beta_t of soft labels, one value or one per stage 2..T"),
     ("--N", "job", "N", int, "simulate: dimension N"),

@@ -28,7 +28,6 @@ JOB_KEYS = {
                  "beta_bounds": [1e-2, 1e2]},
 }
 SETTINGS = {"kind": None, "store": None, "chain": 4, "scheduler": None, "workers": 0}
-OPTIMIZE_BIASES = ("learn", "fix_first")
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,7 @@ def _axes(kind: str, raw: dict, job: dict) -> dict:
 def _point(kind: str, axes: dict, job: dict) -> dict:
     """The full spec of one point, validated by building what the job will build."""
     import sdgmm
-    from sdgmm.optimize import LABELS
+    from sdgmm.optimize import LABELS, SEARCH_BIASES
     from sdgmm.theory import BIASES, LOSSES
 
     where = ", ".join(f"{k} = {axes[k]!r}" for k in AXES)
@@ -214,7 +213,7 @@ def _point(kind: str, axes: dict, job: dict) -> dict:
     except ValueError as e:
         raise ValueError(f"invalid point ({where}): {e}") from None
     for name, allowed in (("loss", LOSSES), ("labels", LABELS),
-                          ("bias", OPTIMIZE_BIASES if kind == "optimize" else BIASES[:2])):
+                          ("bias", SEARCH_BIASES if kind == "optimize" else BIASES[:2])):
         if axes[name] not in allowed:
             raise ValueError(f"axis {name}: {axes[name]!r} is not one of {allowed}")
     point = {"kind": kind, **axes}

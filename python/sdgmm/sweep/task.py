@@ -116,6 +116,7 @@ def _optimize(point, previous):
                eps_error=float(best.eps_error[-1]), at_bound=";".join(best.at_bound),
                lam_best=",".join(f"{v:.6g}" for v in best.lam),
                beta_best=",".join(f"{v:.6g}" for v in best.beta) if point["labels"] == "soft" else "",
+               bias_best=float(best.bias_value),  # the tuned bias B with bias = "tune", else NaN
                lam_1_of_T1=float(np.asarray(res.optima[0].lam)[0]),
                evaluations=sum(o.evaluations for o in res.optima), stopped=res.failure or "")
     return out
