@@ -268,6 +268,7 @@ OPTIMIZE_API_CASES = [
     ({"n_stages": 1, "bounds": {"lam": (10, 1)}}, "bounds"),
     ({"n_stages": 1, "bounds": {"beta": (1.0, 1.0)}}, "bounds"),
     ({"n_stages": 1, "bounds": {"lam": (1,)}}, "bounds"),
+    ({"n_stages": 1, "bias": "tune", "bounds": {"bias": (1.0, -1.0)}}, "bounds"),
     ({"n_stages": 0}, "n_stages"),
     ({"max_stages": 0}, "max_stages"),
     ({"n_stages": 2, "max_stages": 3}, "n_stages / max_stages"),
