@@ -443,7 +443,7 @@ def curve(
     labels: str = "hard",
     bias: str = "learn",
     bounds: dict | None = None,
-    restarts: int = 1,
+    restarts: int = 0,
     seed: int = 0,
     progress=None,
     **optimize_options,
@@ -451,7 +451,9 @@ def curve(
     """Optimal error and hyperparameters against alpha, one row per (alpha, stage count).
 
     Alphas are visited in increasing order and each search starts from the previous alpha's
-    optimum (continuation in alpha). A stage count whose state evolution cannot be solved at an
+    optimum (continuation in alpha), besides the continuation in T and the limit check of
+    :func:`optimize`; ``restarts`` random restarts per (alpha, T) are off by default (each costs a full
+    local search, 1-2 minutes for hard labels at T = 6). A stage count whose state evolution cannot be solved at an
     alpha gets a row with eps NaN and the reason in ``failure``. Reference columns: the noiseless optimum of 0-SD and the
     alpha -> inf Bayes limit (balanced case, theory.md section 3). ``progress`` is an optional
     callable receiving (done, total) after each alpha.
