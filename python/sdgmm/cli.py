@@ -310,6 +310,8 @@ def _yes_no(flag) -> str:
 def _format_table(res, args) -> str:
     header = _header(res.problem, res.n_stages, res.loss, args)
     header.append(f"# method: {res.method} ({res.seconds * 1e3:.1f} ms)")
+    if any(math.isinf(st.lam) for st in res.stages):
+        header.append("# lam = inf: the exact limit; its m, b, Q are the finite limits of lam m, lam b, lam^2 Q")
     cols = ("stage", "lam", "beta", "eps", "eps_error", "m", "b", "Q", "iterations", "converged", "collapsed")
     cells = [cols]
     for r in res.rows():
