@@ -125,3 +125,16 @@ def test_tuned_bias_is_no_worse_than_the_kept_learned_bias():
         assert np.isfinite(a.bias_value) and -3 <= a.bias_value <= 3
     assert tuned.optima[0].eps_final < kept.optima[0].eps_final - 0.02
     assert "bias_value" in tuned.to_dataframe().columns
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0, 5.0])
+def test_simulation_at_the_optimum_agrees_with_the_theory(alpha):
+    """F5's check: the optimal hard-label 3-stage SD (all lam = inf) simulated at lam = 1e6 with the bias
+    kept at 0 (a learned bias on a finite sample would swamp logits of order 1/lam)."""
+    p = sdgmm.Problem(alpha=alpha, delta=0.5, rho=0.5, theta=0.3)
+    opt = sdgmm.optimize(p, n_stages=3, labels="hard", restarts=0).optima[-1]
+    assert np.isinf(opt.lam).all()
+    sim = sdgmm.simulate(p, sdgmm.make_stages([1e6] * 3, hard=True, bias="fixed", bias_value=0.0), N=1000,
+                         trials=8, seed=int(alpha * 10))
+    print(f"\nalpha {alpha}: theory {opt.eps}\n sim {sim.eps} se {sim.eps_se}")
+    assert np.all(np.abs(sim.eps - opt.eps) <= 3 * sim.eps_se + 3e-3)
