@@ -99,6 +99,8 @@ def test_cli_writes_all_outputs_on_success(capsys, tmp_path, files):
     assert table["method"].tolist() == ["0-SD", "soft 1-SD", "hard 1-SD", "hard T-SD"]
     for method, error in zip(table["method"], table["test_error"]):
         assert any(method in line and f"{error:.4f}" in line for line in out.splitlines())
+    _, _, again, _ = _cli(capsys, tmp_path, files["csv"], *FAST)
+    assert again.splitlines()[1:] == out.splitlines()[1:]  # the same seed prints the same numbers (line 0: time)
 
 
 def test_features_cli_refuses_bad_paths_before_loading_torch(capsys, tmp_path):
