@@ -103,3 +103,26 @@ def test_paired_differences(result):
     d = (cell[cell.method == "hard 1-SD"]["test_error"].to_numpy() - cell[cell.method == "0-SD"]["test_error"].to_numpy())
     assert row["difference"] == pytest.approx(d.mean())
     assert row["difference_se"] == pytest.approx(d.std(ddof=1) / math.sqrt(len(d)))
+
+
+@pytest.mark.parametrize("bias", ["learn", "fix_first"])
+def test_tuning_fits_in_principal_coordinates_are_the_estimators(bias):
+    # The search fits (principal coordinates, tolerance 1e-4) against the estimator refit on the features.
+    from sdgmm.estimator import SelfDistillationClassifier
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    for M in (100, 20):  # M > N = 30, and M < N (null directions dropped)
+        rows = np.r_[np.flatnonzero(y == 0)[: M // 2], np.flatnonzero(y == 1)[: M // 2]]
+        Xs, ys = np.ascontiguousarray(StandardScaler().fit_transform(X[rows])), y[rows]
+        Z = probe_tuning.principal_coordinates(Xs)
+        cache = probe_tuning.StageCache(Z, ys, Z, ys, [0.1, 1.0], [2.0], bias, 0, Xs.shape[1] / Z.shape[1])
+        for key, labels in ((((0, None), (1, 0), (1, 0)), "soft"),
+                            (((0, None), (1, probe_tuning.HARD), (1, probe_tuning.HARD)), "hard")):
+            _, b, logits = cache.stage(key)
+            est = SelfDistillationClassifier(n_stages=3, lam=[3.0, 30.0, 30.0], labels=labels, beta=2.0, bias=bias)
+            est.fit(Xs, ys)
+            assert abs(b - est.intercept_[0]) < 1e-3
+            np.testing.assert_allclose(logits, est.decision_function(Xs), rtol=1e-3, atol=1e-3)  # search tol 1e-4
+        assert Z.shape[1] == min(Xs.shape[0] - 1, Xs.shape[1])  # standardised: rank M - 1 at most
