@@ -16,7 +16,7 @@ from sdgmm import probe_tuning as tuning
 from sdgmm.estimator import SelfDistillationClassifier
 
 METHODS = ("0-SD", "soft 1-SD", "hard 1-SD", "hard T-SD")
-AUTO_FOLDS_UP_TO = 1000  # validation="auto": 5-fold below this M (cheap fits, noisy small holdouts), else 20%
+AUTO_FOLDS_UP_TO = 1000  # validation="auto": 5-fold up to this M (cheap fits, noisy small holdouts), else 20%
 
 
 @dataclass(frozen=True)
