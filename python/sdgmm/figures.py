@@ -15,7 +15,7 @@ import numpy as np
 from sdgmm import _core
 from sdgmm.optimize import curve, optimize
 from sdgmm.simulate import simulate
-from sdgmm.theory import make_stages, theory
+from sdgmm.theory import ACCURACY_WARNING, make_stages, theory
 
 SETTING = {"delta": 0.5, "rho": 0.5, "theta": 0.3}
 ALPHAS = np.geomspace(0.1, 100, 20)
@@ -47,6 +47,11 @@ def _log_alpha_axis(ax, ylabel="optimal test error eps"):
     ax.legend(fontsize="small")
 
 
+def _accurate(df):
+    """Rows whose eps_error is within the engine's accuracy warning (the CSV keeps all rows)."""
+    return df[df["eps_error"] <= ACCURACY_WARNING]
+
+
 def _references(ax, df):
     refs = df.drop_duplicates("alpha").sort_values("alpha")
     ax.plot(refs["alpha"], refs["noiseless"], "k--", linewidth=1, label="noiseless 0-SD")
@@ -63,7 +68,7 @@ def f1_optimal_curves(out_dir, progress=None):
         df = curve(ALPHAS, **SETTING, stage_counts=(1, 2, 3, 6), loss=loss, labels="hard", restarts=0,
                    progress=progress)
         frames.append(df.assign(loss=loss))
-        for T, part in df.groupby("n_stages"):
+        for T, part in _accurate(df).groupby("n_stages"):
             ax.plot(part["alpha"], part["eps"], marker="o", markersize=3, label=_sd_label(T))
         _references(ax, df)
         ax.set_title(f"F1: optimal SD, hard labels, {loss} loss", fontsize="medium")
@@ -79,12 +84,12 @@ def f2_hard_vs_soft(out_dir, progress=None):
                             progress=progress).assign(labels=labels) for labels in ("hard", "soft")}
     fig, (ax, bx) = _figure(2)
     for labels, df in frames.items():
-        for T, part in df.groupby("n_stages"):
+        for T, part in _accurate(df).groupby("n_stages"):
             ax.plot(part["alpha"], part["eps"], "-" if labels == "hard" else ":", marker="o", markersize=3,
                     label=f"{_sd_label(T)} {labels}")
     ax.set_title("F2a: optimal error, hard vs soft pseudo-labels", fontsize="medium")
     _log_alpha_axis(ax)
-    soft = frames["soft"][frames["soft"]["n_stages"] == 6]
+    soft = _accurate(frames["soft"][frames["soft"]["n_stages"] == 6])
     for t in range(2, 7):
         bx.plot(soft["alpha"], soft[f"beta_{t}"], marker="o", markersize=3, label=f"beta_{t}")
     bx.set_yscale("log")
@@ -111,7 +116,7 @@ def f3_early_stopping(out_dir, progress=None, max_stages=6):
     df = pd.DataFrame(rows)
     fig, (ax, bx) = _figure(2)
     for alpha in ALPHAS[[2, 6, 9, 13, 17]]:
-        part = df[df["alpha"] == alpha]
+        part = _accurate(df[df["alpha"] == alpha])
         ax.plot(part["n_stages"] - 1, part["eps"], marker="o", markersize=3, label=f"alpha = {alpha:.3g}")
     ax.set_xlabel("SD steps T - 1")
     ax.set_ylabel("optimal test error eps")
@@ -139,7 +144,7 @@ def f4_bias_fixing(out_dir, progress=None, rho=0.3, theta=0.2):
     fig, (ax, bx) = _figure(2)
     for df in frames:
         bias = df["bias"].iloc[0]
-        for T, part in df.groupby("n_stages"):
+        for T, part in _accurate(df).groupby("n_stages"):
             ax.plot(part["alpha"], part["eps"], "-" if bias == "fix_first" else ":", marker="o", markersize=3,
                     label=f"{_sd_label(T)}, bias {bias}")
     ax.set_title(f"F4a: optimal hard-label SD, rho = {rho}, theta = {theta}", fontsize="medium")
@@ -185,7 +190,7 @@ def f5_simulation(out_dir, progress=None, N=1000, trials=8, sim_lam=1e6):
             progress(k + 1, len(sim_alphas))
     df = pd.DataFrame(rows)
     fig, (ax,) = _figure(1)
-    for i, (T, part) in enumerate(th.groupby("n_stages")):
+    for i, (T, part) in enumerate(_accurate(th).groupby("n_stages")):
         color = f"C{i}"
         ax.plot(part["alpha"], part["eps"], color=color, label=f"{_sd_label(T)} theory")
         pts = df[df["n_stages"] == T]
