@@ -30,7 +30,7 @@ def anchor_seconds() -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--restarts", type=int, default=1, help="random restarts per (alpha, T) (curve's default 1)")
+    parser.add_argument("--restarts", type=int, default=0, help="random restarts per (alpha, T) (curve's default: 0)")
     args = parser.parse_args()
     anchor = anchor_seconds()
     print(f"anchor: hard T=3 theory() {anchor * 1e3:.1f} ms")
