@@ -16,15 +16,19 @@ TASK_LOG_ENV = "SDGMM_SWEEP_TASK_LOG"
 
 @functools.cache
 def engine_version() -> str:
-    """sdgmm's version plus a hash of the compiled engine and of the Python modules that drive it
-    (theory, simulate, optimize), so a rebuilt engine or a changed optimiser never reuses old rows."""
-    import importlib
+    """sdgmm's version plus a hash of the compiled engine and of the package's top-level Python
+    modules (theory, simulate, the optimiser, ...), so a rebuilt engine or a changed optimiser never
+    reuses old rows. Front-end edits invalidate rows too: stale beats wrong."""
+    import glob
 
     import sdgmm
+    from sdgmm import _core
 
+    package = os.path.dirname(sdgmm.__file__)
     digest = hashlib.sha256()
-    for name in ("_core", "theory", "simulate", "optimize"):  # modules: sdgmm.optimize is also a function
-        with open(importlib.import_module(f"sdgmm.{name}").__file__, "rb") as fh:
+    for path in [_core.__file__, *sorted(glob.glob(os.path.join(package, "*.py")))]:
+        digest.update(os.path.basename(path).encode())
+        with open(path, "rb") as fh:
             for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                 digest.update(block)
     return f"{sdgmm.__version__}+{digest.hexdigest()[:16]}"
