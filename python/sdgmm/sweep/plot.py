@@ -49,7 +49,7 @@ def plot_map(df, x: str, y: str, value: str, *, contour: bool = False, annotate:
     xs, ys, z = grid.columns.to_numpy(float), grid.index.to_numpy(float), grid.to_numpy()
     xlog, ylog = _is_log(xs), _is_log(ys)
     if ax is None:
-        fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+        fig = Figure(figsize=(7.2, 5.0), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure

@@ -70,7 +70,7 @@ def load(path: str, overrides: dict | None = None) -> SweepSpec:
         raise ValueError(f"spec {path!r}: not valid TOML: {e}") from None
     base = os.path.dirname(os.path.abspath(path))
     if isinstance(raw.get("store"), str) and not os.path.isabs(raw["store"]):
-        raw["store"] = os.path.join(base, raw["store"])
+        raw["store"] = os.path.normpath(os.path.join(base, raw["store"]))
     return from_dict(_merge(raw, overrides or {}))
 
 
