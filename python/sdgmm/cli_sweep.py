@@ -100,7 +100,7 @@ def add_sweep(subparsers) -> None:
                               help="parameter grids on Dask with a resumable result store (run, status, export, "
                                    "plot)")
     sub = p.add_subparsers(title="sweep commands", dest="sweep_command", metavar="<command>")
-    p.set_defaults(run=_run_missing)
+    p.set_defaults(run=_run_without_command)
 
     r = sub.add_parser("run", formatter_class=_Formatter, help="compute the points missing from the store",
                        description="Compute every point of the sweep that is not in its store yet. The spec is "
@@ -145,7 +145,7 @@ def add_sweep(subparsers) -> None:
     m.set_defaults(run=_run_plot)
 
 
-def _run_missing(args) -> int:
+def _run_without_command(args) -> int:
     raise UsageError("a sweep command is required (run, status, export, plot); see 'sdgmm sweep --help'")
 
 

@@ -81,27 +81,34 @@ def run_sweep(spec: SweepSpec, *, client=None, timeout: float = 10.0, progress: 
     cluster = None
     if owned:
         client, cluster = connect(spec.scheduler, spec.workers, timeout)
-    store = Store(spec.store, create=True)
     try:
-        store.set_spec(spec.to_dict())
-        engine = engine_version()
-        pids = {id(p): point_id(p) for p in spec.points}
-        done = store.existing(row_key(pid, engine) for pid in pids.values())
-        summary = RunSummary(len(spec.points), len(done))
-        futures = _submit(client, spec, pids, engine, done, store)
-        bar = ProgressBar(summary.total, summary.stored_before) if progress else None
+        store = Store(spec.store, create=True)  # only now: bad input and an unreachable cluster write nothing
         try:
-            _collect(futures, store, engine, summary, bar, on_stored)
+            summary = _run(spec, client, store, progress, on_stored)
         finally:
-            if bar is not None:
-                bar.close()
+            store.close()
     finally:
-        store.close()
         if owned:
             client.close()
             if cluster is not None:
                 cluster.close()
     summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _run(spec, client, store, progress, on_stored) -> RunSummary:
+    store.set_spec(spec.to_dict())
+    engine = engine_version()
+    pids = {id(p): point_id(p) for p in spec.points}
+    done = store.existing(row_key(pid, engine) for pid in pids.values())
+    summary = RunSummary(len(spec.points), len(done))
+    futures = _submit(client, spec, pids, engine, done, store)
+    bar = ProgressBar(summary.total, summary.stored_before) if progress else None
+    try:
+        _collect(futures, store, engine, summary, bar, on_stored)
+    finally:
+        if bar is not None:
+            bar.close()
     return summary
 
 
