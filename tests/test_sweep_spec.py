@@ -140,3 +140,14 @@ def test_store_remembers_the_spec_it_ran(tmp_path):
     assert again.points == spec.points
     assert json.loads(json.dumps(spec.to_dict())) == store.spec()
     store.close()
+
+
+def test_engine_version_covers_the_job_modules_and_what_they_import_not_the_front_end(tmp_path):
+    from sdgmm.sweep.task import _job_modules
+
+    (tmp_path / "theory.py").write_text("from sdgmm import _core\nfrom sdgmm.helper import f\n")
+    (tmp_path / "optimize.py").write_text("import sdgmm.search\nfrom .theory import x\n")
+    for name in ("helper", "search", "cli", "plot"):
+        (tmp_path / f"{name}.py").write_text("import numpy\n")
+    assert [os.path.basename(p) for p in _job_modules(str(tmp_path))] == [
+        "helper.py", "optimize.py", "search.py", "theory.py"]

@@ -16,22 +16,42 @@ TASK_LOG_ENV = "SDGMM_SWEEP_TASK_LOG"
 
 @functools.cache
 def engine_version() -> str:
-    """sdgmm's version plus a hash of the compiled engine and of the package's top-level Python
-    modules (theory, simulate, the optimiser, ...), so a rebuilt engine or a changed optimiser never
-    reuses old rows. Front-end edits invalidate rows too: stale beats wrong."""
-    import glob
-
+    """sdgmm's version plus a hash of the compiled engine and of the package modules the jobs run
+    (theory, simulate, optimize and what they import), so a rebuilt engine or a changed optimiser
+    never reuses old rows, while front-end edits (CLI, plots) keep them."""
     import sdgmm
     from sdgmm import _core
 
-    package = os.path.dirname(sdgmm.__file__)
     digest = hashlib.sha256()
-    for path in [_core.__file__, *sorted(glob.glob(os.path.join(package, "*.py")))]:
+    for path in [_core.__file__, *_job_modules(os.path.dirname(sdgmm.__file__))]:
         digest.update(os.path.basename(path).encode())
         with open(path, "rb") as fh:
             for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                 digest.update(block)
     return f"{sdgmm.__version__}+{digest.hexdigest()[:16]}"
+
+
+def _job_modules(package: str) -> list:
+    """Files of theory.py, simulate.py, optimize.py and every sdgmm module they import, transitively
+    (read from their source, so the answer does not depend on what this process has imported)."""
+    import ast
+
+    todo, seen = ["theory", "simulate", "optimize"], set()
+    while todo:
+        name = todo.pop()
+        path = os.path.join(package, f"{name}.py")
+        if name in seen or not os.path.isfile(path):  # _core is hashed as the compiled file
+            continue
+        seen.add(name)
+        with open(path) as fh:
+            tree = ast.parse(fh.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == "sdgmm"):
+                parts = (node.module or "").split(".")[0 if node.level else 1:]
+                todo += [parts[0]] if parts and parts[0] else [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("sdgmm.")]
+    return [os.path.join(package, f"{name}.py") for name in sorted(seen)]
 
 
 def run_point(point: dict, pid: str, previous: dict | None = None) -> dict:
