@@ -214,9 +214,9 @@ def _run_status(args) -> int:
           f"sweep:   {spec.kind}, {st['total']} points; varying axes: {axes}\n"
           f"done:    {st['done']}/{st['total']} with engine {engine} ({st['failed']} not converged)\n"
           f"stale:   {st['stale']} done only with another engine (recomputed by the next run)\n"
-          f"missing: {st['missing']}\n"
-          f"compute: {st['compute_seconds']:.1f} s in total, slowest point {st['slowest_seconds']:.1f} s; "
-          f"last finished {last}")
+          f"missing: {st['missing']}"
+          + (f"\ncompute: {st['compute_seconds']:.1f} s in total, slowest point {st['slowest_seconds']:.1f} s; "
+             f"last finished {last}" if st["done"] else ""))
     return EXIT_OK
 
 
