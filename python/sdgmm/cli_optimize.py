@@ -27,6 +27,7 @@ from sdgmm.cli import (
     _writable_path,
     _yes_no,
 )
+from sdgmm.progress import ProgressBar
 
 # --- optimize and curve: tuned hyperparameters ---------------------------------------------------
 
@@ -279,27 +280,6 @@ def _run_optimize(args) -> int:
     return EXIT_OK
 
 
-class _ProgressBar:
-    """A one-line text bar on stderr, redrawn in place: 'sdgmm curve: [#####.....] 5/10 alphas, 3.2 s'."""
-
-    WIDTH = 30
-
-    def __init__(self, total: int, stream=None, label: str = "sdgmm curve"):
-        self.total, self.stream, self.start = total, stream or sys.stderr, time.perf_counter()
-        self.label = label
-        self(0, total)
-
-    def __call__(self, done: int, total: int) -> None:
-        filled = self.WIDTH * done // max(total, 1)
-        self.stream.write(f"\r{self.label}: [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} alphas, "
-                          f"{time.perf_counter() - self.start:.1f} s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-
 def _curve_title(args) -> str:
     return (f"optimally tuned SD: delta={args.delta:g} rho={args.rho:g} theta={args.theta:g}\n"
             f"loss={args.loss}, labels={args.labels}, bias={args.bias}")
@@ -397,7 +377,7 @@ def _run_curve(args) -> int:
     plot_path = _writable_path(args.plot, "--plot", figure=True)
     csv_path = _writable_path(args.csv, "--csv")
     sdgmm.Problem(args.alphas[0], args.delta, rho=args.rho, theta=args.theta)  # bad delta/rho/theta: fail now
-    bar = _ProgressBar(len(args.alphas)) if args.progress or sys.stderr.isatty() else None
+    bar = ProgressBar(len(args.alphas), "sdgmm curve", "alphas") if args.progress or sys.stderr.isatty() else None
     start = time.perf_counter()
     try:
         df = _call_reporting_warnings(curve, args.alphas, delta=args.delta, rho=args.rho, theta=args.theta,
@@ -446,7 +426,8 @@ def _run_figure(args) -> int:
 
     if not os.path.isdir(args.out) or not os.access(args.out, os.W_OK):
         raise UsageError(f"argument --out: {args.out!r} is not a writable directory")
-    bar = _ProgressBar(1, label=f"sdgmm figure {args.name}") if args.progress or sys.stderr.isatty() else None
+    bar = (ProgressBar(1, f"sdgmm figure {args.name}", "alphas") if args.progress or sys.stderr.isatty()
+           else None)
     start = time.perf_counter()
     try:
         paths = _call_reporting_warnings(make_figure, args.name, args.out, progress=bar)

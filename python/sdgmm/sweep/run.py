@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 
+from sdgmm.progress import ProgressBar
 from sdgmm.sweep.spec import SweepSpec, chains, point_id
 from sdgmm.sweep.store import Store, check_writable, row_key
 from sdgmm.sweep.task import engine_version, run_point
@@ -20,40 +20,6 @@ class RunSummary:
     failed: int = 0  # stored with a non-converged state evolution (see the 'failure' column)
     errors: list = field(default_factory=list)  # points that raised: not stored, retried by the next run
     seconds: float = 0.0
-
-
-class ProgressBar:
-    """'sweep: [#####.....] 40/96 points (12 stored before), 1m05s, ETA 1m30s' on stderr, redrawn in place."""
-
-    WIDTH = 30
-
-    def __init__(self, total: int, before: int, stream=None):
-        self.total, self.before, self.stream = total, before, stream or sys.stderr
-        self.start = self.drawn = time.perf_counter()
-        self(0)
-
-    def __call__(self, done_now: int) -> None:
-        now = time.perf_counter()
-        if now - self.drawn < 0.1 and self.before + done_now < self.total:
-            return  # fast jobs: at most ten redraws a second
-        self.drawn = now
-        done = self.before + done_now
-        elapsed = now - self.start
-        left = self.total - done
-        eta = _duration(elapsed / done_now * left) if done_now else "?"
-        filled = self.WIDTH * done // max(self.total, 1)
-        self.stream.write(f"\rsweep: [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total} points "
-                          f"({self.before} stored before), {_duration(elapsed)}, ETA {eta} ")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
 def connect(scheduler: str | None, workers: int = 0, timeout: float = 10.0):
@@ -103,7 +69,7 @@ def _run(spec, client, store, progress, on_stored) -> RunSummary:
     done = store.existing(row_key(pid, engine) for pid in pids.values())
     summary = RunSummary(len(spec.points), len(done))
     futures = _submit(client, spec, pids, engine, done, store)
-    bar = ProgressBar(summary.total, summary.stored_before) if progress else None
+    bar = ProgressBar(summary.total, "sweep", "points", before=summary.stored_before) if progress else None
     try:
         _collect(futures, store, engine, summary, bar, on_stored)
     finally:
