@@ -12,6 +12,7 @@ Exit status: 0 success, 2 invalid input, 3 state evolution did not converge.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import re
@@ -514,38 +515,19 @@ def _run_simulate(args) -> int:
     return EXIT_OK
 
 
-def _add_optimize(subparsers) -> None:
-    from sdgmm.cli_optimize import add_optimize  # lazily: cli_optimize imports this module's helpers
+def _lazy(module: str, name: str):
+    """A registrar that imports `module` only when the parser is built: those modules import this
+    one's helpers, so importing them here would be circular."""
 
-    add_optimize(subparsers)
+    def add(subparsers) -> None:
+        getattr(importlib.import_module(f"sdgmm.{module}"), name)(subparsers)
 
-
-def _add_curve(subparsers) -> None:
-    from sdgmm.cli_optimize import add_curve
-
-    add_curve(subparsers)
+    return add
 
 
-def _add_figure(subparsers) -> None:
-    from sdgmm.cli_optimize import add_figure
-
-    add_figure(subparsers)
-
-
-def _add_sweep(subparsers) -> None:
-    from sdgmm.cli_sweep import add_sweep  # lazily: cli_sweep imports this module's helpers
-
-    add_sweep(subparsers)
-
-
-def _add_probe(subparsers) -> None:
-    from sdgmm.cli_probe import add_features, add_probe  # lazily: cli_probe imports this module's helpers
-
-    add_probe(subparsers)
-    add_features(subparsers)
-
-
-SUBCOMMANDS = (_add_theory, _add_simulate, _add_optimize, _add_curve, _add_figure, _add_sweep, _add_probe)
+SUBCOMMANDS = (_add_theory, _add_simulate, _lazy("cli_optimize", "add_optimize"), _lazy("cli_optimize", "add_curve"),
+               _lazy("cli_optimize", "add_figure"), _lazy("cli_sweep", "add_sweep"), _lazy("cli_probe", "add_probe"),
+               _lazy("cli_probe", "add_features"))
 
 
 def build_parser() -> argparse.ArgumentParser:
