@@ -118,14 +118,23 @@ def _optimum_for(problem, loss, labels, bias, T, bounds, starts, restarts, rng, 
     # Report at the default accuracy: the local optima in order of their search value, keeping the
     # first whose default-accuracy solve converges (near-collinear stages can defeat it at a bound).
     # The warm starts are re-evaluated there too, so the optimum is never worse than its own start.
+    # A warm start that the search returned unchanged (the limit, typically) is solved once.
+    solved = {}
+
+    def at_final(x):
+        key = tuple(x)
+        if key not in solved:
+            solved[key] = final_evaluation(problem, search.stages(x), loss, polish)
+        return solved[key]
+
     final = None
     for _, x in sorted(found, key=lambda fx: fx[0]):
-        r = final_evaluation(problem, search.stages(x), loss, polish)
+        r = at_final(x)
         if r is not None:
             final = (x, r)
             break
     for x in candidates[: len(starts)]:
-        r = final_evaluation(problem, search.stages(x), loss, polish)
+        r = at_final(x)
         if r is not None and (final is None or r.eps[-1] < final[1].eps[-1]):
             final = (x, r)
     if final is None:
