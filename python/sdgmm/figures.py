@@ -183,8 +183,7 @@ def f5_simulation(out_dir, progress=None, N=1000, trials=8, sim_lam=1e6):
         bias = "fixed" if np.isinf(opt.lam).all() else "learn"
         sim = simulate(res.problem, make_stages(lam, hard=True, bias=bias, bias_value=0.0), N=N, trials=trials,
                        seed=k)
-        theory_eps = theory(res.problem, make_stages(opt.lam, hard=True)).eps
-        rows += [{"alpha": alpha, "n_stages": T, "theory": theory_eps[T - 1], "sim": sim.eps[T - 1],
+        rows += [{"alpha": alpha, "n_stages": T, "theory": opt.eps[T - 1], "sim": sim.eps[T - 1],
                   "sim_se": sim.eps_se[T - 1], "N": N, "trials": trials} for T in counts]
         if progress:
             progress(k + 1, len(sim_alphas))
