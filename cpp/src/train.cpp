@@ -133,7 +133,10 @@ TrainReport newton_cg(const RowMatrixRef& X, const VectorXd& y, const VectorXd& 
       rep.converged = true;
       break;
     }
-    if (rep.newton_iterations >= opt.max_newton) break;
+    if (rep.newton_iterations >= opt.max_newton) {
+      rep.failure = "no convergence within " + std::to_string(opt.max_newton) + " Newton iterations";
+      break;
+    }
     ++rep.newton_iterations;
     // Inexact Newton (Eisenstat-Walker forcing): loose early, tight near the solution; a
     // quadratic loss is solved to the final tolerance in one step.
@@ -145,7 +148,9 @@ TrainReport newton_cg(const RowMatrixRef& X, const VectorXd& y, const VectorXd& 
     for (int j = 0; j < opt.max_cg && r.norm() > eta * rep.grad_norm; ++j) {
       ++rep.cg_iterations;
       const VectorXd Hp = obj.hess_vec(D, p);
-      const double a = rz / p.dot(Hp);
+      const double pHp = p.dot(Hp);
+      if (!(pHp > 0.0) || !std::isfinite(pHp)) break;  // curvature lost to rounding: keep d so far
+      const double a = rz / pHp;
       d += a * p;
       r -= a * Hp;
       z = r.cwiseQuotient(diag);
@@ -153,11 +158,24 @@ TrainReport newton_cg(const RowMatrixRef& X, const VectorXd& y, const VectorXd& 
       p = z + (rz_new / rz) * p;
       rz = rz_new;
     }
-    // Backtracking (Armijo) line search on the change of the objective along d.
+    if (d.isZero()) d = z;  // no CG step was taken: the preconditioned steepest descent
+    // Backtracking (Armijo) line search on the change of the objective along d. A change that is not
+    // a finite number fails the test, so a step that overflows is never taken.
     const VectorXd Xd = obj.direction_logits(d);
     const double slope = g.dot(d);
+    if (!(slope < 0.0) || !std::isfinite(slope) || !Xd.allFinite()) {
+      rep.failure = "the Newton direction is not a finite descent direction";
+      break;
+    }
+    // Halving goes on to 1e-10 of the step that moves no logit by more than the loss's trust radius: from
+    // saturated logits (a poor warm start, far-off inputs) the Newton direction can be astronomically long.
+    const double shortest = 1e-10 * std::min(1.0, L::kLogitTrust / Xd.lpNorm<Eigen::Infinity>());
     double t = 1.0;
-    while (obj.change_along(model.w, d, u, Xd, t) > 1e-4 * t * slope && t > 1e-10) t *= 0.5;
+    while (!(obj.change_along(model.w, d, u, Xd, t) <= 1e-4 * t * slope) && t >= shortest) t *= 0.5;
+    if (t < shortest) {
+      rep.failure = "the line search found no decrease of the objective (its rounding floor)";
+      break;
+    }
     model.w += t * d.head(N);
     if (learn_bias) model.B += t * d[N];
     u += t * Xd;

@@ -90,3 +90,24 @@ TEST_CASE("change(y, u, du) is value(y, u + du) - value(y, u) without its cancel
     }
   }
 }
+
+TEST_CASE("change stays finite and accurate where sigmoid saturates and expm1 overflows") {
+  // The old form log1p(sigmoid(u) expm1(du)) gave -inf (sigmoid(u) = 1, expm1(du) = -1) or NaN (0 * inf),
+  // and a line search took such a step as a decrease: the solver's NaN weights on standardised pixels.
+  auto diff = [](double y, double u, double du) {
+    const long double Y = y, U = u;
+    return static_cast<double>(LogisticLoss::value(Y, U + du) - LogisticLoss::value(Y, U));
+  };
+  for (double y : {0.0, 0.4, 1.0}) {
+    for (double u : {-800.0, -40.0, 0.0, 40.0, 800.0}) {
+      for (double du : {-900.0, -50.0, 50.0, 900.0}) {
+        const double c = LogisticLoss::change(y, u, du);
+        CAPTURE(y);
+        CAPTURE(u);
+        CAPTURE(du);
+        REQUIRE(std::isfinite(c));
+        CHECK(c == doctest::Approx(diff(y, u, du)).epsilon(1e-12));
+      }
+    }
+  }
+}

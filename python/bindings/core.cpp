@@ -102,7 +102,8 @@ NB_MODULE(_core, mod) {
       .def_ro("passes", &TrainReport::passes)
       .def_ro("grad_norm", &TrainReport::grad_norm)
       .def_ro("grad_norm0", &TrainReport::grad_norm0)
-      .def_ro("converged", &TrainReport::converged);
+      .def_ro("converged", &TrainReport::converged)
+      .def_ro("failure", &TrainReport::failure);
 
   nb::class_<StageOutcome>(mod, "StageOutcome")
       .def_ro("eps", &StageOutcome::eps)

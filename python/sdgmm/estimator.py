@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
@@ -49,6 +50,54 @@ def stage_targets(logits: np.ndarray, labels: str, loss: str, beta: float) -> np
     if loss == "logistic":
         return expit(beta * logits)
     return (beta * logits + 1.0) / 2.0
+
+
+@dataclass(frozen=True)
+class StageFit:
+    """One fitted stage in the solver's units (u = x . w / sqrt(N) + b) and its solver report."""
+
+    targets: np.ndarray  # what the stage was trained on
+    w: np.ndarray
+    b: float
+    logits: np.ndarray  # on the training inputs
+    report: object  # _core.TrainReport
+
+    @property
+    def finite(self) -> bool:
+        return bool(np.isfinite(self.w).all() and np.isfinite(self.b))
+
+
+@dataclass(frozen=True)
+class StageSolver:
+    """What every stage of one SD run shares: the training inputs, the loss, the bias policy and the solver's
+    settings. ``first`` fits stage 1 on the given labels; ``next`` fits a stage on the previous one's pseudo-
+    labels, or returns None where the run collapses (a learned logistic bias on one class has no minimiser).
+    The estimator and the probe's tuning both run their stages through it."""
+
+    X: np.ndarray
+    sample_weight: np.ndarray  # size 0: every weight 1
+    loss: str
+    bias: str
+    tol: float
+    max_iter: int
+    threads: int
+
+    def first(self, y01, lam_solver, warm=None) -> StageFit:
+        return self._fit(y01, lam_solver, True, 0.0, warm)
+
+    def next(self, previous: StageFit, lam_solver, labels, beta, warm=None) -> StageFit | None:
+        targets = stage_targets(previous.logits, labels, self.loss, beta)
+        learn_bias = self.bias == "learn"
+        kept = targets[self.sample_weight > 0] if self.sample_weight.size else targets
+        if learn_bias and self.loss == "logistic" and np.ptp(kept) == 0:
+            return None
+        return self._fit(targets, lam_solver, learn_bias, 0.0 if learn_bias else previous.b, warm)
+
+    def _fit(self, targets, lam_solver, learn_bias, b0, warm) -> StageFit:
+        w0 = np.empty(0) if warm is None else warm
+        w, b, logits, report = _core.fit_linear(self.X, targets, self.sample_weight, self.loss, lam_solver, learn_bias,
+                                                w0, b0, self.tol, self.max_iter, self.threads)
+        return StageFit(targets, w, b, logits, report)
 
 
 class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
@@ -173,34 +222,27 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
 
     def _fit_stages(self, X, y01, sample_weight, lam, beta):
         sqrt_n = np.sqrt(X.shape[1])
-        coefs, intercepts, n_iter, flipped = [], [], [], []
-        targets, w_solver, b = y01, np.empty(0), 0.0
-        for t in range(len(lam)):
-            learn_bias = t == 0 or self.bias == "learn"
-            if t > 0 and learn_bias and self.loss == "logistic" and np.ptp(targets[sample_weight > 0]) == 0:
+        solver = StageSolver(X, sample_weight, self.loss, self.bias, self.tol, self.max_iter, self.threads)
+        fits = [solver.first(y01, lam[0] / X.shape[1])]
+        for t in range(1, len(lam)):
+            fit = solver.next(fits[-1], lam[t] / X.shape[1], self.labels, beta[t - 1], warm=fits[-1].w)
+            if fit is None:
                 warnings.warn(f"stage {t + 1}: every pseudo-label is the same class, so a learned bias has no "
                               f"minimiser (collapse to the majority class); keeping {t} stage(s). "
                               "bias='fix_first' avoids it", RuntimeWarning, stacklevel=3)
                 break
-            w_solver, b, logits, report = _core.fit_linear(
-                X, targets, sample_weight, self.loss, lam[t] / X.shape[1], learn_bias, w_solver, b,
-                self.tol, self.max_iter, self.threads)
-            if not report.converged:
-                warnings.warn(f"stage {t + 1} did not reach tol={self.tol:g} in max_iter={self.max_iter} Newton "
-                              f"iterations (relative gradient {report.grad_norm / report.grad_norm0:.1e})",
-                              ConvergenceWarning, stacklevel=3)
-            coefs.append(w_solver / sqrt_n)
-            intercepts.append(b)
-            n_iter.append(report.newton_iterations)
-            flipped.append(int(np.sum((targets >= 0.5) != (y01 > 0.5))))
-            if t + 1 < len(lam):
-                targets = stage_targets(logits, self.labels, self.loss, beta[t])
-        self.stage_coefs_ = np.array(coefs)
-        self.stage_intercepts_ = np.array(intercepts)
-        self.stage_n_iter_ = np.array(n_iter)
+            fits.append(fit)
+        for t, fit in enumerate(fits):
+            if not fit.report.converged:
+                warnings.warn(f"stage {t + 1} did not reach tol={self.tol:g}: {fit.report.failure} (relative "
+                              f"gradient {fit.report.grad_norm / fit.report.grad_norm0:.1e}); its weights are the "
+                              "last iterate", ConvergenceWarning, stacklevel=3)
+        self.stage_coefs_ = np.array([fit.w / sqrt_n for fit in fits])
+        self.stage_intercepts_ = np.array([fit.b for fit in fits])
+        self.stage_n_iter_ = np.array([fit.report.newton_iterations for fit in fits])
         self.n_iter_ = np.array([self.stage_n_iter_.sum()])
-        self.n_flipped_ = np.array(flipped)
-        self.n_stages_ = len(coefs)
+        self.n_flipped_ = np.array([int(np.sum((fit.targets >= 0.5) != (y01 > 0.5))) for fit in fits])
+        self.n_stages_ = len(fits)
         self.coef_ = self.stage_coefs_[-1:].copy()
         self.intercept_ = self.stage_intercepts_[-1:].copy()
 

@@ -127,10 +127,11 @@ def simulate(
         arrays[name] = np.array([[getattr(s.fit, name) for s in tr.stages] for tr in outcomes])
     result = SimulationResult(problem, stages, loss, int(N), _core.training_size(problem, int(N)), int(seed), arrays,
                               time.perf_counter() - start)
-    failed = int((~arrays["converged"]).sum())
-    if failed:
-        warnings.warn(f"{failed} of {arrays['converged'].size} fits did not reach tol {tol:g} "
-                      f"within {max_newton} Newton iterations", RuntimeWarning, stacklevel=2)
+    reasons = sorted({s.fit.failure for tr in outcomes for s in tr.stages if not s.fit.converged})
+    if reasons:
+        failed = int((~arrays["converged"]).sum())
+        warnings.warn(f"{failed} of {arrays['converged'].size} fits did not reach tol {tol:g}: {'; '.join(reasons)}",
+                      RuntimeWarning, stacklevel=2)
     return result
 
 

@@ -5,19 +5,34 @@
 //   prox(h, y, c, guess): the proximal step z of the effective process, z = -c * grad(y, h + z),
 //       with dz/dh; the training logit is u = h + z
 //   soft_target(u, beta): the next stage's soft target built from the logit u
+//   kLogitTrust: how far a step can move a logit while the quadratic model still describes the loss
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "sdgmm/problem.hpp"
 
 namespace sdgmm {
 
-// Numerically stable sigmoid and log(1 + e^u).
+// Numerically stable sigmoid.
 inline double sigmoid(double u) {
   if (u >= 0.0) return 1.0 / (1.0 + std::exp(-u));
   const double e = std::exp(u);
   return e / (1.0 + e);
+}
+
+// log(1 + e^u), without overflow.
+inline double softplus(double u) { return std::max(u, 0.0) + std::log1p(std::exp(-std::abs(u))); }
+
+// softplus(u + du) - softplus(u) = log1p(sigmoid(u) expm1(du)), accurate however small the change. That
+// form fails where sigmoid(u) rounds to 1 and the argument of log1p to -1 (it gives -inf), or where
+// expm1 overflows (inf or NaN); the change is then at least log 2 in size and the plain difference of
+// the two values is accurate.
+inline double softplus_change(double u, double du) {
+  const double x = sigmoid(u) * std::expm1(du);
+  if (x > -0.5 && x < 1e300) return std::log1p(x);
+  return softplus(u + du) - softplus(u);
 }
 
 // sigmoid(u) and sigmoid(-u) from one exponential, both accurate when the other is near 1.
@@ -38,12 +53,18 @@ struct Prox {
 };
 
 struct LogisticLoss {
+  // Newton's quadratic model of the loss holds over a few units of logit (beyond them the loss is linear):
+  // a line search may have to shorten a step until no logit moves further than this.
+  static constexpr double kLogitTrust = 20.0;
   template <class T>
   static T value(T y, T u) {  // templated so that tests can evaluate it in long double
     return u > 0 ? u + std::log1p(std::exp(-u)) - y * u : std::log1p(std::exp(u)) - y * u;
   }
-  // value(y, u + du) - value(y, u) without cancellation: log1p(sigmoid(u) expm1(du)) - y du.
-  static double change(double y, double u, double du) { return std::log1p(sigmoid(u) * std::expm1(du)) - y * du; }
+  // value(y, u + du) - value(y, u) = y softplus_change(-u, -du) + (1 - y) softplus_change(u, du), each term
+  // without cancellation, and finite for every finite u and du (a line search must never see -inf or NaN).
+  static double change(double y, double u, double du) {
+    return (y != 0.0 ? y * softplus_change(-u, -du) : 0.0) + (y != 1.0 ? (1.0 - y) * softplus_change(u, du) : 0.0);
+  }
   // sigmoid(u) - y written without cancellation for saturated u and y in {0, 1}.
   static double grad(double y, double u) {
     const SigmoidPair sp = sigmoid_pair(u);
@@ -91,6 +112,7 @@ struct LogisticLoss {
 };
 
 struct SquareLoss {
+  static constexpr double kLogitTrust = INFINITY;  // quadratic: the Newton step is exact
   // ((u + 1) / 2 - y)^2: a least-squares fit of (u + 1) / 2 to the target.
   template <class T>
   static T value(T y, T u) {

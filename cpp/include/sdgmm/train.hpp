@@ -7,6 +7,7 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <string>
 
 #include "sdgmm/data.hpp"
 #include "sdgmm/problem.hpp"
@@ -26,6 +27,7 @@ struct TrainReport {
   int passes = 0;  // full passes over X
   double grad_norm = 0.0, grad_norm0 = 0.0;
   bool converged = false;
+  std::string failure;  // why the fit stopped short of tol (empty when converged)
 };
 
 struct LinearModel {
@@ -33,7 +35,8 @@ struct LinearModel {
   double B = 0.0;     // warm start if learned, the fixed value otherwise
 };
 
-// Fits `model` in place; `weight` of size 0 means all weights 1. On return `logits` holds u.
+// Fits `model` in place; `weight` of size 0 means all weights 1. On return `logits` holds u. The
+// weights returned are always finite: a fit that cannot proceed stops at its last iterate and says why.
 TrainReport fit_linear(const RowMatrixRef& X, const Eigen::VectorXd& y, const Eigen::VectorXd& weight, Loss loss,
                        double lam, bool learn_bias, LinearModel& model, Eigen::VectorXd& logits,
                        const TrainOptions& options = {});
