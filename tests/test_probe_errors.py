@@ -96,7 +96,7 @@ def test_cli_writes_all_outputs_on_success(capsys, tmp_path, files):
     code, _err, out, written = _cli(capsys, tmp_path, files["csv"], *FAST)
     assert code == 0 and len(written) == 3
     table = pd.read_csv(tmp_path / "out.csv")
-    assert table["method"].tolist() == ["0-SD", "soft 1-SD", "hard 1-SD", "hard T-SD"]
+    assert table["method"].tolist() == ["0-SD", "soft 1-SD", "hard 1-SD", "hard T-SD", "selected"]
     for method, error in zip(table["method"], table["test_error"]):
         assert any(method in line and f"{error:.4f}" in line for line in out.splitlines())
     _, _, again, _ = _cli(capsys, tmp_path, files["csv"], *FAST)

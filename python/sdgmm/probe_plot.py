@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-MARKERS = {"0-SD": "o", "soft 1-SD": "s", "hard 1-SD": "^", "hard T-SD": "D", "theory hard 1-SD": "x"}
+MARKERS = {"0-SD": "o", "soft 1-SD": "s", "hard 1-SD": "^", "hard T-SD": "D", "selected": "*", "theory hard 1-SD": "x"}
 
 
 def plot_probe(summary, *, N: int, classes=None, path=None):

@@ -16,6 +16,8 @@ from sdgmm import probe_tuning as tuning
 from sdgmm.estimator import SelfDistillationClassifier
 
 METHODS = ("0-SD", "soft 1-SD", "hard 1-SD", "hard T-SD")
+# Per trial, the method of METHODS with the best validation score: "should I self-distill this data?"
+SELECTED = "selected"
 AUTO_FOLDS_UP_TO = 1000  # validation="auto": 5-fold up to this M (cheap fits, noisy small holdouts), else 20%
 
 
@@ -30,12 +32,20 @@ class ProbeResult:
     seconds: float = math.nan
 
     def summary(self):
+        """Mean and standard error over the trials with a test error; ``failed`` counts the trials without one
+        (no finite fit to score), ``excluded_fits`` the tuning fits with non-finite weights that were never
+        scored, and ``selected`` how often each method was the one selected by validation."""
         df = self.trials
+        if "selected" not in df:
+            df = df.assign(selected=None)
         g = df.groupby(["M", "theta", "method"], sort=False)
         out = g.agg(alpha=("alpha", "first"), test_error=("test_error", "mean"),
                     test_error_se=("test_error", _standard_error),
                     val_error=("val_error", "mean"), n_stages=("n_stages", "mean"), trials=("test_error", "count"),
-                    lam=("lam", _median_lams), beta=("beta", lambda s: float(np.median(s)))).reset_index()
+                    failed=("test_error", lambda s: int(s.isna().sum())),
+                    excluded_fits=("excluded_fits", "sum"),
+                    lam=("lam", _median_lams), beta=("beta", lambda s: float(np.median(s))),
+                    selected=("selected", _counts)).reset_index()
         return out
 
     def paired_differences(self, baseline: str = "0-SD"):
@@ -62,6 +72,12 @@ def _standard_error(values):
     """Over the trials with a number (a zero-tuning trial whose mixture cannot be matched has NaN)."""
     values = values.dropna()
     return values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+
+
+def _counts(column) -> str:
+    """'hard 1-SD:3;0-SD:2' for the methods named in a column (empty where none is)."""
+    named = column.dropna()
+    return ";".join(f"{k}:{v}" for k, v in named.value_counts().items()) if len(named) else ""
 
 
 def _median_lams(column):
@@ -186,26 +202,38 @@ def _trials(split, Ms, thetas, trials, noise, sampling, validation, lam_grid, be
 def _one_trial(X, Z, y_noisy, M, validation, seed_seq, lam_grid, beta_grid, max_stages, bias, threads, zero_tuning,
                theta):
     """Tune on the training subset alone (its principal coordinates Z) and refit on its features X;
-    returns [(row, fitted estimator)] per method."""
+    returns [(row, fitted estimator or None)] per method, then the row of the method that validated best."""
     t0 = time.perf_counter()
     caches = [tuning.StageCache(np.ascontiguousarray(Z[f]), y_noisy[f], Z[v], y_noisy[v], lam_grid, beta_grid, bias,
                                 threads, X.shape[1] / Z.shape[1])
               for f, v in _validation_splits(y_noisy, M, validation, seed_seq)]
     objective = tuning.Objective(caches)
     tuned = tuning.tune(objective, len(lam_grid), len(beta_grid), max_stages)
-    fits, seconds = objective.n_fits, time.perf_counter() - t0
-    out = []
+    shared = {"tuning_fits": objective.n_fits, "excluded_fits": objective.excluded,
+              "tuning_seconds": time.perf_counter() - t0}
+    out, scores = [], {}
     N = X.shape[1]
     for method in METHODS:
-        key, (val_error, _) = tuned[method]
+        key, score = tuned[method]
         lam = [lam_grid[i] * N for i, _ in key]
         beta = [beta_grid[j] for _, j in key[1:] if j != tuning.HARD]
-        labels = "soft" if beta else "hard"
-        model = SelfDistillationClassifier(n_stages=len(key), lam=lam, labels=labels, beta=beta or 1.0, bias=bias,
-                                           threads=threads).fit(X, y_noisy)
-        out.append(({"method": method, "val_error": val_error, "n_stages": model.n_stages_,
-                     "lam": ";".join(f"{v:.6g}" for v in lam), "beta": beta[0] if beta else math.inf,
-                     "tuning_fits": fits, "tuning_seconds": seconds}, model))
+        row = {"method": method, "val_error": score[0], "lam": ";".join(f"{v:.6g}" for v in lam),
+               "beta": beta[0] if beta else math.inf, **shared}
+        if not np.isfinite(score[0]):  # every configuration had a non-finite fit on some split
+            out.append(({**row, "val_error": math.nan, "n_stages": 0,
+                         "failure": "no configuration with finite fits on every validation split"}, None))
+            continue
+        model = SelfDistillationClassifier(n_stages=len(key), lam=lam, labels="soft" if beta else "hard",
+                                           beta=beta or 1.0, bias=bias, threads=threads).fit(X, y_noisy)
+        if not (np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()):
+            out.append(({**row, "n_stages": model.n_stages_, "failure": "the refit has non-finite weights"}, None))
+            continue
+        out.append(({**row, "n_stages": model.n_stages_}, model))
+        scores[method] = score
+    if scores:  # ties go to the simpler method, first in METHODS
+        best = min(scores, key=lambda m: (scores[m], METHODS.index(m)))
+        row, model = next((r, m) for r, m in out if r["method"] == best)
+        out.append(({**row, "method": SELECTED, "selected": best}, model))
     if zero_tuning:
         out.append(_zero_tuning(X, y_noisy, theta, threads))
     return out

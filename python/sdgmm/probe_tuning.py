@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdgmm import _core
-from sdgmm.estimator import stage_targets
+from sdgmm.estimator import StageFit, StageSolver
 
 HARD = -1
 # lam in units of N (the solver's lam: lam / N of SelfDistillationClassifier, 1 / (C N)), half decades.
@@ -39,46 +38,49 @@ def principal_coordinates(X: np.ndarray) -> np.ndarray:
 class StageCache:
     """The fits of one (fit, validation) split, keyed by configuration prefix. ``lam_scale`` converts the
     grid to the solver's lam on these columns: N / r for r principal coordinates of N features (the
-    solver divides x . w by the square root of the column count)."""
+    solver divides x . w by the square root of the column count). Stages run through the estimator's
+    :class:`StageSolver`, so a configuration whose run collapses scores as the estimator refitted with it
+    predicts (with the stages before the collapse), and a fit with non-finite weights is never scored."""
 
     def __init__(self, X_fit, y_fit, X_val, y_val, lam_grid, beta_grid, bias, threads, lam_scale=1.0):
-        self.X_fit, self.y_fit, self.X_val, self.y_val = X_fit, y_fit.astype(float), X_val, y_val
-        self.lam_grid, self.beta_grid, self.bias, self.threads = np.asarray(lam_grid) * lam_scale, beta_grid, bias, threads
-        self.fits, self.last_w, self.n_fits = {}, {}, 0
+        self.solver = StageSolver(np.ascontiguousarray(X_fit), np.empty(0), "logistic", bias, SEARCH_TOL, 100, threads)
+        self.y_fit, self.X_val, self.y_val = y_fit.astype(float), X_val, y_val
+        self.lam_grid, self.beta_grid = np.asarray(lam_grid) * lam_scale, beta_grid
+        self.fits, self.last_w, self.n_fits, self.excluded = {}, {}, 0, 0
 
-    def stage(self, key):
-        """(solver weights, bias, training logits) of the last stage of `key`."""
-        if key in self.fits:
-            return self.fits[key]
-        t = len(key) - 1
-        lam_index, beta_index = key[-1]
-        if t == 0:
-            targets, b0, learn = self.y_fit, 0.0, True
-        else:
-            _, b_prev, logits = self.stage(key[:-1])
-            labels = "hard" if beta_index == HARD else "soft"
-            beta = self.beta_grid[beta_index] if labels == "soft" else np.inf
-            targets = stage_targets(logits, labels, "logistic", beta)
-            learn = self.bias == "learn"
-            b0 = 0.0 if learn else b_prev  # fix_first: every later stage carries stage 1's bias
-            if learn and np.ptp(targets) == 0:  # collapse: no minimiser; score it as the constant predictor
-                b = np.inf if targets[0] else -np.inf
-                self.fits[key] = (np.zeros(self.X_fit.shape[1]), b, np.full(len(targets), b))
-                return self.fits[key]
-        w, b, logits, _ = _core.fit_linear(self.X_fit, targets, np.empty(0), "logistic", self.lam_grid[lam_index],
-                                           learn, self.last_w.get(t, np.empty(0)), b0, SEARCH_TOL, 100,
-                                           self.threads)
-        self.n_fits += 1
-        self.last_w[t] = w
-        self.fits[key] = (w, b, logits)
+    def stage(self, key) -> StageFit:
+        """The fit of the last stage of `key`: the previous stage's where the run collapses there (the refitted
+        estimator keeps the stages before a collapse) or where that one is already excluded."""
+        if key not in self.fits:
+            t = len(key) - 1
+            lam_index, beta_index = key[-1]
+            lam, warm = self.lam_grid[lam_index], self.last_w.get(t)
+            if t == 0:
+                self.fits[key] = self._count(t, self.solver.first(self.y_fit, lam, warm))
+            else:
+                previous = self.stage(key[:-1])
+                labels = "hard" if beta_index == HARD else "soft"
+                beta = self.beta_grid[beta_index] if labels == "soft" else np.inf
+                fit = self.solver.next(previous, lam, labels, beta, warm) if previous.finite else None
+                self.fits[key] = previous if fit is None else self._count(t, fit)
         return self.fits[key]
 
+    def _count(self, t, fit: StageFit) -> StageFit:
+        self.n_fits += 1
+        if fit.finite:
+            self.last_w[t] = fit.w  # the next fit of this stage starts here
+        else:
+            self.excluded += 1
+        return fit
+
     def score(self, key):
-        w, b, _ = self.stage(key)
-        u = self.X_val @ w / np.sqrt(len(w)) + b
-        error = np.mean((u > 0) != (self.y_val > 0.5))
-        log_loss = np.mean(np.logaddexp(0.0, u) - self.y_val * u) if np.isfinite(b) else np.inf
-        return error, log_loss
+        """(validation error, log-loss) of `key`'s last stage against the noisy validation labels; (inf, inf)
+        for a fit with non-finite weights, so that it is never chosen."""
+        fit = self.stage(key)
+        if not fit.finite:
+            return np.inf, np.inf
+        u = self.X_val @ fit.w / np.sqrt(len(fit.w)) + fit.b
+        return np.mean((u > 0) != (self.y_val > 0.5)), np.mean(np.logaddexp(0.0, u) - self.y_val * u)
 
 
 class Objective:
@@ -96,6 +98,11 @@ class Objective:
     @property
     def n_fits(self):
         return sum(c.n_fits for c in self.caches)
+
+    @property
+    def excluded(self):
+        """Fits with non-finite weights, excluded from scoring."""
+        return sum(c.excluded for c in self.caches)
 
 
 def coordinate_search(objective, to_key, start, sizes, max_sweeps=2):
