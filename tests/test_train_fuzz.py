@@ -93,8 +93,9 @@ def test_saturated_warm_start_converges():
     X = np.ascontiguousarray(100.0 + rng.standard_normal((100, 2)))
     targets = rng.uniform(0.05, 0.95, 100)
     warm = np.array([-0.05, 0.78])
-    w, B, u, report = _core.fit_linear(X, targets, np.empty(0), "logistic", 0.5, True, warm, 0.0, 1e-8, 100, 1)
+    w, B, _, report = _core.fit_linear(X, targets, np.empty(0), "logistic", 0.5, True, warm, 0.0, 1e-8, 100, 1)
     assert report.converged, report.failure
     ref_coef, ref_intercept, ref_converged = sklearn_fit(X, targets, 0.5 * 2, "logistic")  # lam N, N = 2
     assert ref_converged
     np.testing.assert_allclose(w / np.sqrt(2), ref_coef, rtol=1e-6, atol=1e-8)
+    assert abs(B - ref_intercept) < 1e-6 * max(1.0, abs(ref_intercept))

@@ -232,3 +232,38 @@ def test_cli_subprocess_rejects(args, name):
 def test_errors_are_valueerrors_not_convergence():
     # user errors and non-convergence are distinct exception types (exit 2 vs exit 3)
     assert not issubclass(sdgmm.ConvergenceError, ValueError)
+
+
+# --- defaults and types, in the project's words -------------------------------------------------
+
+
+def test_problem_defaults_are_the_clis():
+    from sdgmm.cli import build_parser
+
+    args = build_parser().parse_args(["theory"])
+    p = Problem()
+    assert (p.alpha, p.delta, p.rho, p.theta) == (args.alpha, args.delta, args.rho, args.theta) == (2.0, 0.5, 0.5, 0.3)
+    assert Problem(alpha=1, theta=0.3) == Problem(1.0, 0.5, 0.5, 0.3)  # the README's call
+
+
+WRONG_TYPES = [
+    (lambda: Problem(alpha="2"), TypeError, r"^alpha must be a number"),
+    (lambda: Problem(delta=None), TypeError, r"^delta must be a number"),
+    (lambda: Problem(rho=True), TypeError, r"^rho must be a number"),
+    (lambda: Problem(theta_plus="0.1"), TypeError, r"^theta_plus must be a number"),
+    (lambda: Stage("1"), TypeError, r"^lam must be a number"),
+    (lambda: Stage(), TypeError, r"missing 1 required positional argument: 'lam'"),
+    (lambda: Stage(1.0, hard="yes"), TypeError, r"^hard must be True or False"),
+    (lambda: Stage(1.0, bias="frozen"), ValueError, r"^bias must be one of"),
+    (lambda: make_stages(["a"]), TypeError, r"^lam must be a number"),
+    (lambda: theory({"alpha": 1}, make_stages([1.0])), TypeError, r"^problem must be an sdgmm.Problem"),
+    (lambda: theory(Problem(), [1.0]), TypeError, r"^stages must be a list of sdgmm.Stage"),
+    (lambda: sdgmm.simulate("p", make_stages([1.0])), TypeError, r"^problem must be an sdgmm.Problem"),
+]
+
+
+@pytest.mark.parametrize(("call", "kind", "match"), WRONG_TYPES)
+def test_wrong_types_are_named_without_a_binding_signature(call, kind, match):
+    with pytest.raises(kind, match=match) as info:
+        call()
+    assert "incompatible function arguments" not in str(info.value)

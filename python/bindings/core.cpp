@@ -36,8 +36,8 @@ NB_MODULE(_core, mod) {
             validate(p);
             new (self) Problem(p);
           },
-          "alpha"_a, "delta"_a, "rho"_a = 0.5, "theta"_a = 0.0, "theta_plus"_a = nb::none(),
-          "theta_minus"_a = nb::none())
+          "alpha"_a = Problem{}.alpha, "delta"_a = Problem{}.delta, "rho"_a = Problem{}.rho,
+          "theta"_a = Problem{}.theta, "theta_plus"_a = nb::none(), "theta_minus"_a = nb::none())
       .def_ro("alpha", &Problem::alpha)
       .def_ro("delta", &Problem::delta)
       .def_ro("rho", &Problem::rho)

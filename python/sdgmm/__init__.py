@@ -1,10 +1,10 @@
 """sdgmm: exact theory and practice of multi-stage self-distillation on a noisy Gaussian mixture."""
 
-from sdgmm._core import Problem, Stage
+from sdgmm._model import Problem, Stage, make_stages
 from sdgmm.errors import ConvergenceError
 from sdgmm.optimize import OptimizeResult, curve, optimize
 from sdgmm.simulate import SimulationResult, compare, simulate
-from sdgmm.theory import TheoryResult, make_stages, theory
+from sdgmm.theory import TheoryResult, theory
 
 # Real-data tools, imported on first use (they need scikit-learn): the estimator, the probe, fit_gmm.
 _LAZY = {"SelfDistillationClassifier": "sdgmm.estimator", "probe": "sdgmm.probe_runner",

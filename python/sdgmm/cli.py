@@ -20,10 +20,12 @@ import sys
 import time
 import warnings
 
+from sdgmm._params import PAPER_SETTING
+
 EXIT_OK, EXIT_USAGE, EXIT_NOT_CONVERGED = 0, 2, 3
 
 # The paper's main setting: balanced classes, delta 0.5, 30% label noise, alpha 2, three soft stages.
-DEFAULTS = {"alpha": 2.0, "delta": 0.5, "rho": 0.5, "theta": 0.3, "lam": "1.0,0.5,0.5", "beta": 2.0}
+DEFAULTS = {**PAPER_SETTING, "lam": "1.0,0.5,0.5", "beta": 2.0}
 
 DESCRIPTION = """\
 Exact (replica) theory of multi-stage self-distillation (SD) of a linear classifier on a noisy

@@ -12,12 +12,13 @@ import os
 
 import numpy as np
 
-from sdgmm import _core
+from sdgmm._model import Problem
+from sdgmm._params import PAPER_SETTING
 from sdgmm.optimize import curve, optimize
 from sdgmm.simulate import simulate
 from sdgmm.theory import ACCURACY_WARNING, make_stages, theory
 
-SETTING = {"delta": 0.5, "rho": 0.5, "theta": 0.3}
+SETTING = {k: PAPER_SETTING[k] for k in ("delta", "rho", "theta")}
 ALPHAS = np.geomspace(0.1, 100, 20)
 
 
@@ -107,7 +108,7 @@ def f3_early_stopping(out_dir, progress=None, max_stages=6):
 
     rows = []
     for k, alpha in enumerate(ALPHAS):
-        res = optimize(_core.Problem(alpha, **SETTING), max_stages=max_stages, labels="hard", restarts=0)
+        res = optimize(Problem(alpha, **SETTING), max_stages=max_stages, labels="hard", restarts=0)
         best = res.best_n_stages
         rows += [{"alpha": alpha, "n_stages": o.n_stages, "eps": o.eps_final, "eps_error": o.eps_error[-1],
                   "best_n_stages": best} for o in res.optima]
@@ -138,7 +139,7 @@ def f4_bias_fixing(out_dir, progress=None, rho=0.3, theta=0.2):
     import pandas as pd
 
     alphas = np.geomspace(0.3, 30, 8)
-    setting = {"delta": 0.5, "rho": rho, "theta": theta}
+    setting = {**SETTING, "rho": rho, "theta": theta}
     frames = [curve(alphas, **setting, stage_counts=(1, 2, 3), labels="hard", bias=bias, restarts=0,
                     progress=progress).assign(bias=bias) for bias in ("learn", "fix_first")]
     fig, (ax, bx) = _figure(2)
@@ -149,7 +150,7 @@ def f4_bias_fixing(out_dir, progress=None, rho=0.3, theta=0.2):
                     label=f"{_sd_label(T)}, bias {bias}")
     ax.set_title(f"F4a: optimal hard-label SD, rho = {rho}, theta = {theta}", fontsize="medium")
     _log_alpha_axis(ax)
-    p = _core.Problem(2.0, 0.5, rho=rho, theta=theta)
+    p = Problem(2.0, **setting)
     rows = []
     for bias in ("learn", "fix_first"):
         r = theory(p, make_stages([0.5] * 8, hard=True, bias=bias), on_nonconvergence="warn")
@@ -177,7 +178,7 @@ def f5_simulation(out_dir, progress=None, N=1000, trials=8, sim_lam=1e6):
     rows = []
     sim_alphas = (0.5, 1.0, 2.0, 5.0)
     for k, alpha in enumerate(sim_alphas):
-        res = optimize(_core.Problem(alpha, **SETTING), n_stages=max(counts), labels="hard", restarts=0)
+        res = optimize(Problem(alpha, **SETTING), n_stages=max(counts), labels="hard", restarts=0)
         opt = res.optima[-1]
         lam = np.where(np.isinf(opt.lam), sim_lam, opt.lam)
         bias = "fixed" if np.isinf(opt.lam).all() else "learn"

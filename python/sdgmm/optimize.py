@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sdgmm import _core
+from sdgmm._model import Problem
+from sdgmm._params import PAPER_SETTING
 from sdgmm.errors import ConvergenceError
 from sdgmm.optimize_search import Search, final_evaluation, limit_first, local_search, search_accuracy
 from sdgmm.theory import ACCURACY_WARNING, LOSSES
@@ -274,9 +276,9 @@ def bayes_limit(delta: float) -> float:
 def curve(
     alphas: Sequence[float],
     *,
-    delta: float = 0.5,
-    rho: float = 0.5,
-    theta: float = 0.3,
+    delta: float = PAPER_SETTING["delta"],
+    rho: float = PAPER_SETTING["rho"],
+    theta: float = PAPER_SETTING["theta"],
     stage_counts: Sequence[int] = (1, 2, 6),
     loss: str = "logistic",
     labels: str = "hard",
@@ -319,7 +321,7 @@ def curve(
                              "warm-started from the previous alpha")
     rows, start = [], None
     for k, alpha in enumerate(alphas):
-        problem = _core.Problem(alpha, delta, rho=rho, theta=theta)
+        problem = Problem(alpha, delta, rho=rho, theta=theta)
         res = optimize(problem, n_stages=counts[-1], loss=loss, labels=labels, bias=bias, bounds=bounds,
                        restarts=restarts, seed=seed, start=start, **optimize_options)
         start = res.optima[0].lam

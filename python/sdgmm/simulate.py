@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sdgmm import _core
+from sdgmm._model import checked
 from sdgmm.theory import LOSSES, theory
 
 # Per-stage quantities measured in every trial (theory.md section 3 and the denoising counts).
@@ -118,7 +119,7 @@ def simulate(
                                    ("threads", threads, 0, int_max), ("max_newton", max_newton, 1, int_max)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
             raise ValueError(f"{name} must be an integer in [{low}, {high}] (got {value!r})")
-    stages = [stages] if isinstance(stages, _core.Stage) else list(stages)
+    stages = checked(problem, stages)
     start = time.perf_counter()
     outcomes = _core.simulate(problem, stages, loss, int(N), int(trials), int(seed), int(threads), float(tol),
                               int(max_newton))

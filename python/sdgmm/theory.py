@@ -10,45 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sdgmm import _core
+from sdgmm._model import checked, make_stages  # noqa: F401  (re-exported here for the modules that import it from theory)
+from sdgmm._params import BIASES, LOSSES, METHODS  # noqa: F401
 from sdgmm.errors import ConvergenceError
 
-LOSSES = ("logistic", "square")
-BIASES = ("learn", "fix_first", "fixed")
-METHODS = ("auto", "tensor", "qmc", "mc")
 ACCURACY_WARNING = 1e-3  # an eps_error above this raises a RuntimeWarning
-
-
-def make_stages(lam, beta=None, hard=False, bias="learn", bias_value=0.0) -> list:
-    """Stages from per-stage lists, as the paper writes them.
-
-    ``lam`` holds one value per stage (a scalar means one stage). ``beta`` holds the temperatures
-    of stages 2..T (T - 1 values; a scalar is repeated) and is ignored when ``hard``. ``bias`` is
-    the policy of stages 2..T ('learn', 'fix_first' or 'fixed'); stage 1 learns its bias unless
-    the policy is 'fixed', in which case every stage uses ``bias_value``.
-    """
-    lams = [float(v) for v in np.atleast_1d(lam)]
-    if not lams:
-        raise ValueError("lam must hold at least one value (one per stage)")
-    if bias not in BIASES:
-        raise ValueError(f"bias must be one of {BIASES} (got {bias!r})")
-    T = len(lams)
-    if hard or T == 1:
-        if beta is not None and not hard and np.size(beta) > 0:
-            raise ValueError("beta must not be given for a single stage: stage 1 trains on the noisy labels")
-        betas = [None] * (T - 1)
-    else:
-        if beta is None:
-            raise ValueError(f"beta is required for soft labels: {T - 1} value(s), one for each of stages 2..{T}")
-        betas = [float(v) for v in np.atleast_1d(beta)]
-        if len(betas) == 1:
-            betas = betas * (T - 1)
-        if len(betas) != T - 1:
-            raise ValueError(f"beta must hold {T - 1} value(s), one for each of stages 2..{T} (got {len(betas)})")
-    first_bias = "fixed" if bias == "fixed" else "learn"
-    stages = [_core.Stage(lams[0], bias=first_bias, bias_value=bias_value)]
-    for lam_t, beta_t in zip(lams[1:], betas):
-        stages.append(_core.Stage(lam_t, beta=beta_t, hard=hard, bias=bias, bias_value=bias_value))
-    return stages
 
 
 @dataclass(frozen=True)
@@ -196,9 +162,7 @@ def theory(
         raise ValueError(f"method must be one of {METHODS} (got {method!r})")
     if on_nonconvergence not in ("raise", "warn"):
         raise ValueError(f"on_nonconvergence must be 'raise' or 'warn' (got {on_nonconvergence!r})")
-    if isinstance(stages, _core.Stage):
-        stages = [stages]
-    stages = list(stages)
+    stages = checked(problem, stages)
     if seed < 0:
         raise ValueError(f"seed must be >= 0 (got {seed})")
     start = time.perf_counter()

@@ -12,12 +12,13 @@
 namespace sdgmm {
 
 // Data model: x = s v / sqrt(N) + sqrt(delta) zeta, P(s = +1) = rho, labels flipped with
-// probability theta (or theta_plus / theta_minus for true class +1 / -1).
+// probability theta (or theta_plus / theta_minus for true class +1 / -1). The defaults are the paper's
+// main setting, and the defaults of the Python API and the CLI.
 struct Problem {
   double alpha = 2.0;                 // M / N
   double delta = 0.5;                 // noise variance per coordinate
   double rho = 0.5;                   // P(s = +1)
-  double theta = 0.0;                 // symmetric label-flip rate
+  double theta = 0.3;                 // symmetric label-flip rate
   std::optional<double> theta_plus;   // flip rate of true class +1 (default theta)
   std::optional<double> theta_minus;  // flip rate of true class -1 (default theta)
 

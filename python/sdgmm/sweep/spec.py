@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sdgmm._params import PAPER_SETTING
+
 KINDS = ("theory", "optimize", "simulate")
 AXES = ("alpha", "delta", "rho", "theta", "stages", "loss", "labels", "bias")
 NUMERIC_AXES = ("alpha", "delta", "rho", "theta")
 # One-value axes unless the spec sets them: the paper's main setting.
-DEFAULT_AXES = {"delta": [0.5], "rho": [0.5], "theta": [0.3], "loss": ["logistic"], "labels": ["hard"],
+DEFAULT_AXES = {**{k: [PAPER_SETTING[k]] for k in ("delta", "rho", "theta")}, "loss": ["logistic"], "labels": ["hard"],
                 "bias": ["learn"]}
 JOB_KEYS = {
     "theory": {"lam": None, "beta": 2.0},

@@ -1,0 +1,103 @@
+"""The model's value types as the Python API shows them: Problem and Stage (the C++ types, constructed with
+checked arguments and readable errors), and make_stages, the per-stage lists of the paper."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sdgmm import _core
+from sdgmm._params import BIASES, PAPER_SETTING, choice, optional_real, real
+
+_S = PAPER_SETTING
+
+
+class Problem(_core.Problem):
+    """The noisy Gaussian mixture of docs/theory.md section 1: sample ratio ``alpha = M / N``, noise variance
+    ``delta``, class prior ``rho = P(s = +1)``, label-flip rate ``theta`` (or class-conditional
+    ``theta_plus`` / ``theta_minus`` for true class +1 / -1). The defaults are the paper's main setting, the
+    same as the CLI's. Bad values raise ValueError, values of the wrong kind TypeError, naming the parameter."""
+
+    def __init__(self, alpha=_S["alpha"], delta=_S["delta"], rho=_S["rho"], theta=_S["theta"], theta_plus=None,
+                 theta_minus=None):
+        super().__init__(real("alpha", alpha), real("delta", delta), real("rho", rho), real("theta", theta),
+                         optional_real("theta_plus", theta_plus), optional_real("theta_minus", theta_minus))
+
+    def _fields(self) -> dict:
+        fields = {name: getattr(self, name) for name in ("alpha", "delta", "rho", "theta")}
+        fields.update({k: getattr(self, k) for k in ("theta_plus", "theta_minus") if getattr(self, k) is not None})
+        return fields
+
+    def __repr__(self) -> str:
+        return "Problem(" + ", ".join(f"{k}={v:g}" for k, v in self._fields().items()) + ")"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _core.Problem) and self._fields() == Problem._fields(other)
+
+    __hash__ = None
+
+    def __reduce__(self):  # picklable: Problems travel to Dask workers
+        return Problem, tuple(getattr(self, k) for k in ("alpha", "delta", "rho", "theta", "theta_plus",
+                                                          "theta_minus"))
+
+
+class Stage(_core.Stage):
+    """One training stage: ridge penalty ``lam`` (inf: the exact limit lam -> inf), the temperature ``beta``
+    of its soft targets (stages t >= 2), ``hard`` pseudo-labels, and the bias policy (``bias``, with
+    ``bias_value`` for 'fixed'). Usually built by :func:`make_stages`."""
+
+    def __init__(self, lam, beta=None, hard=False, bias="learn", bias_value=0.0):
+        if not isinstance(hard, (bool, np.bool_)):
+            raise TypeError(f"hard must be True or False (got {hard!r})")
+        super().__init__(real("lam", lam), optional_real("beta", beta), bool(hard), choice("bias", bias, BIASES),
+                         real("bias_value", bias_value))
+
+    def __repr__(self) -> str:
+        label = "hard" if self.hard else f"beta={self.beta:g}" if self.beta is not None else "beta=None"
+        value = f", bias_value={self.bias_value:g}" if self.bias == "fixed" else ""
+        return f"Stage(lam={self.lam:g}, {label}, bias={self.bias!r}{value})"
+
+    def __reduce__(self):
+        return Stage, (self.lam, self.beta, self.hard, self.bias, self.bias_value)
+
+
+def make_stages(lam, beta=None, hard=False, bias="learn", bias_value=0.0) -> list:
+    """Stages from per-stage lists, as the paper writes them.
+
+    ``lam`` holds one value per stage (a scalar means one stage). ``beta`` holds the temperatures
+    of stages 2..T (T - 1 values; a scalar is repeated) and is ignored when ``hard``. ``bias`` is
+    the policy of stages 2..T ('learn', 'fix_first' or 'fixed'); stage 1 learns its bias unless
+    the policy is 'fixed', in which case every stage uses ``bias_value``.
+    """
+    lams = [real("lam", v) for v in np.atleast_1d(lam).tolist()]
+    if not lams:
+        raise ValueError("lam must hold at least one value (one per stage)")
+    choice("bias", bias, BIASES)
+    T = len(lams)
+    if hard or T == 1:
+        if beta is not None and not hard and np.size(beta) > 0:
+            raise ValueError("beta must not be given for a single stage: stage 1 trains on the noisy labels")
+        betas = [None] * (T - 1)
+    else:
+        if beta is None:
+            raise ValueError(f"beta is required for soft labels: {T - 1} value(s), one for each of stages 2..{T}")
+        betas = [real("beta", v) for v in np.atleast_1d(beta).tolist()]
+        if len(betas) == 1:
+            betas = betas * (T - 1)
+        if len(betas) != T - 1:
+            raise ValueError(f"beta must hold {T - 1} value(s), one for each of stages 2..{T} (got {len(betas)})")
+    first_bias = "fixed" if bias == "fixed" else "learn"
+    stages = [Stage(lams[0], bias=first_bias, bias_value=bias_value)]
+    for lam_t, beta_t in zip(lams[1:], betas):
+        stages.append(Stage(lam_t, beta=beta_t, hard=hard, bias=bias, bias_value=bias_value))
+    return stages
+
+
+def checked(problem, stages) -> list:
+    """The stages as a list (a single Stage is one stage), after checking that the arguments are a Problem and
+    Stages: the engine's calls take nothing else."""
+    if not isinstance(problem, _core.Problem):
+        raise TypeError(f"problem must be an sdgmm.Problem (got {type(problem).__name__})")
+    stages = [stages] if isinstance(stages, _core.Stage) else list(stages)
+    if not all(isinstance(s, _core.Stage) for s in stages):
+        raise TypeError("stages must be a list of sdgmm.Stage, e.g. from sdgmm.make_stages")
+    return stages
