@@ -93,6 +93,27 @@ def test_optimize_chain_stores_the_gain_of_optimal_sd_over_optimal_0sd(cluster, 
         assert row.gain > 0.01 and row.failure == ""
 
 
+def test_imbalanced_optimize_chain_warm_starts_each_point_from_the_last(cluster, tmp_path):
+    # rho = 0.3: the optimal lam_1 is finite, so each point's search starts from the previous alpha's optimum.
+    # The adapter once passed log10(lam_1) where optimize expects lam: every point after the first failed with
+    # "lam of stage 1 must be > 0 (got -nan)" (balanced grids hid it, the limit search overwrote the start).
+    client, _ = cluster
+    alphas = [0.5, 1.0, 2.0, 4.0]
+    spec = from_dict({"kind": "optimize", "store": str(tmp_path / "i.sqlite"), "chain": 4,
+                      "axes": {"alpha": alphas, "rho": 0.3, "theta": 0.2, "stages": 1},
+                      "job": {"restarts": 0, "early_stopping": False}})
+    summary = run_sweep(spec, client=client)
+    assert (summary.computed, summary.errors) == (4, [])
+    df = stored(spec.store).sort_values("alpha")
+    assert (df["failure"] == "").all()
+    chained = sdgmm.curve(alphas, rho=0.3, theta=0.2, stage_counts=[1], restarts=0)  # the same continuation
+    for row, (_, ref) in zip(df.itertuples(), chained.iterrows()):
+        direct = sdgmm.optimize(sdgmm.Problem(row.alpha, rho=0.3, theta=0.2), n_stages=1, restarts=0).optima[0]
+        assert 0 < row.lam_1_of_T1 < 10 and row.eps_0sd == pytest.approx(direct.eps_final, abs=1e-7)
+        assert row.eps_0sd == pytest.approx(ref["eps"], abs=1e-12)
+        assert row.lam_1_of_T1 == pytest.approx(ref["lam_1"], rel=1e-12)
+
+
 def test_a_worker_killed_mid_sweep_does_not_lose_points(cluster, tmp_path):
     client, _ = cluster
     spec = theory_spec(tmp_path / "k.sqlite", np.geomspace(0.5, 8, 10), thetas=(0.1, 0.2, 0.3))

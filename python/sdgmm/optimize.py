@@ -263,6 +263,16 @@ def optimize(
     return OptimizeResult(problem, loss, labels, bias, optima, gain_tol, time.perf_counter() - t0, failure)
 
 
+def next_start(lam_1) -> list | None:
+    """Continuation in alpha, for curve and sweep chains alike: the next alpha's search starts from the previous
+    alpha's optimal 0-SD lam_1 (any number > 0, inf included). A missing or failed point gives no start."""
+    try:
+        lam_1 = float(lam_1)
+    except (TypeError, ValueError):
+        return None
+    return [lam_1] if lam_1 > 0 else None
+
+
 def noiseless_reference(alpha: float, delta: float) -> float:
     """Optimal 0-SD error without label noise, balanced classes: H(1 / sqrt(delta (1 + delta / alpha)))."""
     return 0.5 * math.erfc(1.0 / math.sqrt(delta * (1.0 + delta / alpha)) / math.sqrt(2.0))
@@ -324,7 +334,7 @@ def curve(
         problem = Problem(alpha, delta, rho=rho, theta=theta)
         res = optimize(problem, n_stages=counts[-1], loss=loss, labels=labels, bias=bias, bounds=bounds,
                        restarts=restarts, seed=seed, start=start, **optimize_options)
-        start = res.optima[0].lam
+        start = next_start(res.optima[0].lam[0])
         table = res.to_dataframe()
         refs = {"noiseless": noiseless_reference(alpha, delta), "bayes": bayes_limit(delta)}
         for _, row in table[table["n_stages"].isin(counts)].iterrows():

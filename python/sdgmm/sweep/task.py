@@ -16,9 +16,9 @@ TASK_LOG_ENV = "SDGMM_SWEEP_TASK_LOG"
 
 @functools.cache
 def engine_version() -> str:
-    """sdgmm's version plus a hash of the compiled engine and of the package modules the jobs run
-    (theory, simulate, optimize and what they import), so a rebuilt engine or a changed optimiser
-    never reuses old rows, while front-end edits (CLI, plots) keep them."""
+    """sdgmm's version plus a hash of the compiled engine and of the package modules a job runs: this module
+    (the job adapters) and every sdgmm module it imports, transitively. A rebuilt engine, a changed
+    optimiser or a changed adapter never reuses old rows, while front-end edits (CLI, plots) keep them."""
     import sdgmm
     from sdgmm import _core
 
@@ -31,27 +31,41 @@ def engine_version() -> str:
     return f"{sdgmm.__version__}+{digest.hexdigest()[:16]}"
 
 
-def _job_modules(package: str) -> list:
-    """Files of theory.py, simulate.py, optimize.py and every sdgmm module they import, transitively
-    (read from their source, so the answer does not depend on what this process has imported)."""
+def _job_modules(package: str, root: str = "sweep.task") -> list:
+    """Files of the module `root` (dotted, within the sdgmm package at `package`) and of every sdgmm module it
+    imports, transitively, read from their source (so the answer does not depend on what this process has
+    imported). A package counts with its __init__.py; the compiled _core is hashed as its own file."""
     import ast
 
-    todo, seen = ["theory", "simulate", "optimize"], set()
+    def path_of(name):
+        base = os.path.join(package, *name.split("."))
+        return next((p for p in (base + ".py", os.path.join(base, "__init__.py")) if os.path.isfile(p)), None)
+
+    todo, seen = [root], {}
     while todo:
         name = todo.pop()
-        path = os.path.join(package, f"{name}.py")
-        if name in seen or not os.path.isfile(path):  # _core is hashed as the compiled file
+        path = path_of(name)
+        if name in seen or path is None:
             continue
-        seen.add(name)
+        seen[name] = path
+        is_package = path.endswith("__init__.py")
         with open(path) as fh:
             tree = ast.parse(fh.read())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == "sdgmm"):
-                parts = (node.module or "").split(".")[0 if node.level else 1:]
-                todo += [parts[0]] if parts and parts[0] else [a.name for a in node.names]
+            if isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: from the module's own package upwards
+                    parts = name.split(".")[: len(name.split(".")) - node.level + (1 if is_package else 0)]
+                    base = ".".join(parts + ([node.module] if node.module else []))
+                elif (node.module or "").split(".")[0] == "sdgmm":
+                    base = node.module.partition(".")[2]
+                else:
+                    continue
+                # `from sdgmm.x import y`: y may be a module of package x, or a name defined in x.
+                todo += [base] if base else []
+                todo += [f"{base}.{a.name}" if base else a.name for a in node.names]
             elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("sdgmm.")]
-    return [os.path.join(package, f"{name}.py") for name in sorted(seen)]
+                todo += [a.name.partition(".")[2] for a in node.names if a.name.startswith("sdgmm.")]
+    return sorted(seen.values())
 
 
 def run_point(point: dict, pid: str, previous: dict | None = None) -> dict:
@@ -121,16 +135,13 @@ def _optimize(point, previous):
     stage count's optimum over the optimal 0-SD (T = 1)."""
     import numpy as np
 
-    from sdgmm import optimize
+    from sdgmm.optimize import next_start, optimize
 
-    start = None  # the previous alpha's optimal lam_1 (log10), when it is a finite number
-    if previous and 0 < previous.get("lam_1_of_T1", 0) < math.inf:
-        start = [math.log10(previous["lam_1_of_T1"])]
     T = point["stages"]
     counts = {"max_stages": T} if point["early_stopping"] else {"n_stages": T}
     res = optimize(_problem(point), **counts, loss=point["loss"], labels=point["labels"], bias=point["bias"],
                    bounds={"lam": point["lam_bounds"], "beta": point["beta_bounds"]}, restarts=point["restarts"],
-                   gain_tol=point["gain_tol"], seed=point["seed"], start=start,
+                   gain_tol=point["gain_tol"], seed=point["seed"], start=next_start((previous or {}).get("lam_1_of_T1")),
                    search_options={"threads": 1}, final_options={"threads": 1})
     best = res.best
     eps0 = res.optima[0].eps_final
