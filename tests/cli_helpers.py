@@ -15,8 +15,3 @@ def run(args, capsys):
 
 def read_csv(text):
     return pd.read_csv(io.StringIO(text))
-
-
-def reject_constant(token):
-    """json.loads(parse_constant=...) hook: NaN / Infinity are not valid JSON."""
-    raise ValueError(f"invalid JSON constant {token}")

@@ -75,6 +75,32 @@ def test_an_unsolvable_stage_count_is_reported_not_hidden():
     assert "T = 2" in df["failure"].iloc[1]
 
 
+def test_an_optimum_beyond_the_accuracy_warning_is_no_optimum(monkeypatch, capsys):
+    """scripts/main once printed a 5-SD 'optimum' of 0.4502 at alpha 0.1, worse than that alpha's 0-SD, with
+    eps_error 3.2e-2. An optimum whose error estimate exceeds the accuracy warning is reported as a failure:
+    NaN in the curve, with the reason."""
+    import dataclasses
+    import sys
+
+    from sdgmm.cli import main
+
+    optimize_module = sys.modules["sdgmm.optimize"]  # the package binds the name to the function
+    real = optimize_module.final_evaluation
+
+    def inaccurate_at_two_stages(problem, stages, loss, options):
+        r = real(problem, stages, loss, options)
+        return dataclasses.replace(r, eps_error=np.full(len(stages), 3.2e-2)) if len(stages) == 2 else r
+
+    monkeypatch.setattr(optimize_module, "final_evaluation", inaccurate_at_two_stages)
+    with pytest.warns(RuntimeWarning, match="optimize stopped at T = 2"):
+        res = sdgmm.optimize(MAIN, n_stages=2, restarts=0)
+    assert [o.n_stages for o in res.optima] == [1] and "3.2e-02 exceeds the accuracy warning" in res.failure
+    assert main(["curve", "--alphas", "1", "--stage-counts", "1,2"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "1-SD" in line)
+    assert row.split()[2:4] == ["nan", "see"] and "exceeds the accuracy warning" in out
+
+
 @pytest.fixture(scope="module")
 def hard_six():
     return sdgmm.optimize(MAIN, n_stages=6, labels="hard", restarts=0)

@@ -228,7 +228,7 @@ def _add_output_args(parser: argparse.ArgumentParser, help: str | None = None):
     g = parser.add_argument_group("output")
     g.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help=help or "'table' aligned text, 'csv' one row per stage, 'json' all order parameters "
-                                "(non-finite numbers as null) (default: %(default)s)")
+                                "(inf and NaN as the tokens Infinity and NaN, which Python's json reads back) (default: %(default)s)")
     return g
 
 
@@ -266,15 +266,10 @@ def _solver_kwargs(args) -> dict:
 # --- output ------------------------------------------------------------------------------------
 
 
-def _finite_or_none(obj):
-    """Replace NaN/inf anywhere in a JSON-like structure by None."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(v) for v in obj]
-    return obj
+def _json_text(data) -> str:
+    """JSON with non-finite numbers as the tokens Infinity, -Infinity and NaN: Python's json.loads and pandas read
+    them back as the same floats, so lam = inf round-trips (strict parsers: map them with parse_constant)."""
+    return json.dumps(data, indent=2, allow_nan=True) + "\n"
 
 
 def _fixed6(v) -> str:
@@ -367,7 +362,7 @@ def _emit(args, *, table, frame, data) -> None:
     if args.format == "csv":
         sys.stdout.write(frame().to_csv(index=False))
     elif args.format == "json":
-        sys.stdout.write(json.dumps(_finite_or_none(data()), indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(_json_text(data()))
     else:
         sys.stdout.write(table() + "\n")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 
@@ -133,26 +134,47 @@ def _search_kwargs(args) -> dict:
 
 
 def _search_line(args, seconds: float) -> str:
-    beta = f" beta in [{args.beta_bounds[0]:g}, {args.beta_bounds[1]:g}]" if args.labels == "soft" else ""
-    return (f"# search: loss={args.loss} labels={args.labels} bias={args.bias} "
-            f"lam in [{args.lam_bounds[0]:g}, {args.lam_bounds[1]:g}]{' and inf' if args.limits else ''}{beta} "
-            f"restarts={args.restarts} "
-            f"seed={args.seed} ({seconds:.2f} s)")
+    lam = f"lam in [{args.lam_bounds[0]:g}, {args.lam_bounds[1]:g}]{' + inf' if args.limits else ''}"
+    beta = f", beta in [{args.beta_bounds[0]:g}, {args.beta_bounds[1]:g}]" if args.labels == "soft" else ""
+    return (f"# search: loss={args.loss} labels={args.labels} bias={args.bias} restarts={args.restarts} "
+            f"seed={args.seed} ({seconds:.2f} s)\n# search box: {lam}{beta}")
 
 
 def _joined(values) -> str:
     return ",".join(format(float(v), ".4g") for v in values)
 
 
+def _compact(values) -> str:
+    """Per-stage values, shown once when every stage has the same one ('inf' for six stages at the limit)."""
+    values = [float(v) for v in values]
+    return format(values[0], ".4g") if len(set(values)) == 1 else ",".join(format(v, ".3g") for v in values)
+
+
 def _beta_cell(optimum, labels: str) -> str:
     if optimum.n_stages == 1:
         return "-"
-    return "hard" if labels == "hard" else _joined(optimum.beta)
+    return "hard" if labels == "hard" else _compact(optimum.beta)
 
 
-AT_BOUND_NOTE = ("# at_bound: the optimum lies on an edge of the search box: lam_t=inf is the exact limit "
-                 "lam -> inf; at 'lower' / 'upper' the error may keep falling beyond (widen --lam-bounds / "
-                 "--beta-bounds); beta<=X(accuracy): beta capped where the quadrature resolves the soft targets")
+# at_bound entries as the tables show them: the limit lam = inf is already in the lam column.
+_EDGE = {"lower": "L", "upper": "U"}
+
+
+def _at_bound_cell(at_bound) -> str:
+    """'lam_1=lower;beta_3=upper;lam_2=inf' -> 'lam_1:L,beta_3:U' (the limit is shown as lam = inf)."""
+    cells = []
+    for entry in at_bound:
+        name, _, edge = entry.partition("=")
+        if edge in _EDGE:
+            cells.append(f"{name}:{_EDGE[edge]}")
+        elif edge != "inf":
+            cells.append(entry.replace("(accuracy)", ""))
+    return ",".join(cells) or "-"
+
+
+AT_BOUND_NOTE = ("# at_bound: hyperparameters on an edge of the search box, L lower / U upper (the error may keep "
+                 "falling\n#   beyond it: widen --lam-bounds / --beta-bounds); beta<=X: beta capped where the "
+                 "quadrature\n#   resolves the soft targets. lam = inf is the exact limit lam -> inf, not an edge.")
 
 
 def _format_optimize_table(res, args, stopped_early: bool) -> str:
@@ -162,7 +184,7 @@ def _format_optimize_table(res, args, stopped_early: bool) -> str:
         header.append(f"# stage counts: T = 1..{args.n_stages}")
     else:
         why = (f"stopped at T={res.optima[-1].n_stages}: the last stage gained less than gain_tol"
-               if stopped_early else "no early stop")
+               if stopped_early and not res.failure else "no early stop")
         header.append(f"# stage counts: T = 1..{args.max_stages} with early stopping "
                       f"(gain_tol={res.gain_tol:g}; {why})")
     header.append(f"# T* = {best}: the stage count with the lowest optimal final eps (marked *)")
@@ -173,11 +195,14 @@ def _format_optimize_table(res, args, stopped_early: bool) -> str:
     for o in res.optima:
         bias = (format(o.bias_value, ".4g"),) if tuned else ()
         cells.append((str(o.n_stages), format(o.eps_final, ".8f"), format(float(o.eps_error[-1]), ".1e"),
-                      _joined(o.lam), _beta_cell(o, res.labels), *bias, str(o.evaluations), format(o.seconds, ".2f"),
-                      _yes_no(o.converged), ";".join(o.at_bound) or "-", "*" if o.n_stages == best else ""))
-    if any(o.at_bound for o in res.optima):
-        header.append(AT_BOUND_NOTE)
-    return "\n".join(header + [line.rstrip() for line in _align(cells)])
+                      _compact(o.lam), _beta_cell(o, res.labels), *bias, str(o.evaluations), format(o.seconds, ".2f"),
+                      _yes_no(o.converged), _at_bound_cell(o.at_bound), "*" if o.n_stages == best else ""))
+    lines = header + [line.rstrip() for line in _align(cells)]
+    if any(_at_bound_cell(o.at_bound) != "-" for o in res.optima):
+        lines.append(AT_BOUND_NOTE)
+    if res.failure:
+        lines.append(f"# T = {len(res.optima) + 1}: no optimum: {res.failure}")
+    return "\n".join(lines)
 
 
 def _optimize_frame(res):
@@ -262,7 +287,7 @@ def add_optimize(subparsers) -> None:
                         "(default: %(default)g)")
     _add_search_args(p, optimize)
     _add_output_args(p, help="'table' aligned text, 'csv' one row per stage count, 'json' everything, with every "
-                             "stage's eps at each optimum (non-finite numbers as null) (default: %(default)s)")
+                             "stage's eps at each optimum (inf and NaN as the tokens Infinity and NaN) (default: %(default)s)")
     p.set_defaults(run=_run_optimize)
 
 
@@ -286,25 +311,36 @@ def _curve_title(args) -> str:
 
 
 def _format_curve_table(df, args, seconds: float) -> str:
+    """One row per (alpha, stage count), readable in 100 columns: lam once where every stage shares it, the
+    alpha -> inf Bayes limit in the header, failures (NaN rows) explained below the table."""
+    from sdgmm.optimize import bayes_limit
+
     alphas = args.alphas
     header = [
         (f"# curve: delta={args.delta:g} rho={args.rho:g} theta={args.theta:g}; {len(alphas)} alphas from "
          f"{alphas[0]:g} to {alphas[-1]:g}; stage counts {','.join(map(str, args.stage_counts))}"),
         _search_line(args, seconds),
-        "# noiseless = optimal 0-SD without label noise, bayes = alpha -> inf Bayes limit (balanced classes)",
+        (f"# noiseless = optimal 0-SD without label noise; alpha -> inf Bayes limit = {bayes_limit(args.delta):.6f}"
+         " (balanced)"),
     ]
-    cols = ("alpha", "T", "SD", "eps", "eps_error", "lam", "beta", "at_bound", "noiseless", "bayes")
-    cells = [cols]
+    cols = ("alpha", "SD", "eps", "eps_error", "lam", "beta", "at_bound", "noiseless")
+    cells, notes = [cols], []
     for r in df.to_dict(orient="records"):
         T = int(r["n_stages"])
+        row = (format(r["alpha"], ".4g"), f"{T - 1}-SD")
+        if isinstance(r.get("failure"), str) and r["failure"]:
+            notes.append(f"# [{len(notes) + 1}] alpha={r['alpha']:.4g}, {T - 1}-SD: {r['failure']}")
+            cells.append((*row, "nan", f"see [{len(notes)}]", "-", "-", "-", format(r["noiseless"], ".6f")))
+            continue
         lam = [r[f"lam_{t}"] for t in range(1, T + 1)]
-        beta = "-" if T == 1 else "hard" if args.labels == "hard" else _joined(r[f"beta_{t}"] for t in range(2, T + 1))
-        cells.append((format(r["alpha"], ".4g"), str(T), f"{T - 1}-SD", format(r["eps"], ".8f"),
-                      format(r["eps_error"], ".1e"), _joined(lam), beta, r["at_bound"] or "-",
-                      format(r["noiseless"], ".6f"), format(r["bayes"], ".6f")))
-    if (df["at_bound"] != "").any():
-        header.append(AT_BOUND_NOTE)
-    return "\n".join(header + _align(cells))
+        beta = "-" if T == 1 else "hard" if args.labels == "hard" else _compact(r[f"beta_{t}"] for t in range(2, T + 1))
+        at_bound = _at_bound_cell(r["at_bound"].split(";") if r["at_bound"] else ())
+        cells.append((*row, format(r["eps"], ".8f"), format(r["eps_error"], ".1e"), _compact(lam), beta, at_bound,
+                      format(r["noiseless"], ".6f")))
+    lines = header + _align(cells)
+    if any(c[6] != "-" for c in cells[1:]):
+        lines.append(AT_BOUND_NOTE)
+    return "\n".join(lines + notes)
 
 
 def _curve_dict(df, args, seconds: float) -> dict:
@@ -359,7 +395,7 @@ def add_curve(subparsers) -> None:
                    help="stage counts T to report, each >= 1 (T = 1 is 0-SD) (default: %(default)s)")
     _add_search_args(p, curve)
     g = _add_output_args(p, help="'table' aligned text, 'csv' one row per (alpha, T), 'json' settings and rows "
-                                 "(non-finite numbers as null), on stdout (default: %(default)s)")
+                                 "(inf and NaN as the tokens Infinity and NaN), on stdout (default: %(default)s)")
     g.add_argument("--csv", default=None, metavar="PATH", help="also write the table as csv to PATH")
     g.add_argument("--plot", default=None, metavar="PATH",
                    help="also draw eps against alpha into PATH (format from the extension, PNG by default)")
@@ -398,6 +434,9 @@ def _run_curve(args) -> int:
     if png is not None:
         with open(plot_path, "wb") as fh:
             fh.write(png.getvalue())
+    for path in (csv_path, plot_path):
+        if path is not None:
+            print(f"sdgmm curve: wrote {os.path.abspath(path)}", file=sys.stderr)
     _emit(args, table=lambda: _format_curve_table(df, args, seconds), frame=lambda: df,
           data=lambda: _curve_dict(df, args, seconds))
     return EXIT_OK
@@ -420,8 +459,6 @@ def add_figure(subparsers) -> None:
 
 
 def _run_figure(args) -> int:
-    import os
-
     from sdgmm.figures import make_figure
 
     if not os.path.isdir(args.out) or not os.access(args.out, os.W_OK):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import time
 
-from sdgmm.cli import EXIT_OK, UsageError, _align, _figure_format, _finite_or_none, _Formatter, _writable_path
+from sdgmm.cli import EXIT_OK, UsageError, _align, _figure_format, _Formatter, _json_text, _writable_path
 
 PROBE_DESCRIPTION = """\
 The paper's linear probe on real features. For each training-set size M, trial and flip rate theta:
@@ -154,7 +153,7 @@ def run_probe(args) -> int:
     elif args.format == "json":
         data = {"N": res.N, "classes": [str(c) for c in res.classes], "settings": res.settings,
                 "seconds": res.seconds, "rows": summary.to_dict(orient="records")}
-        sys.stdout.write(json.dumps(_finite_or_none(data), indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(_json_text(data))
     else:
         sys.stdout.write(_probe_table(res, summary) + "\n")
     return EXIT_OK

@@ -250,6 +250,9 @@ def optimize(
         try:
             opt = _accurate_optimum(problem, loss, labels, bias, T, box, starts, restarts, rng, accuracy,
                                     max_evaluations, polish, limits)
+            if opt.eps_error[-1] > ACCURACY_WARNING:  # a number this uncertain is no optimum
+                raise ConvergenceError(f"the optimum's integration error estimate {opt.eps_error[-1]:.1e} exceeds "
+                                       f"the accuracy warning {ACCURACY_WARNING:g} (nearly collinear stages)")
         except ConvergenceError as e:
             if not optima:
                 raise
@@ -338,10 +341,10 @@ def curve(
         table = res.to_dataframe()
         refs = {"noiseless": noiseless_reference(alpha, delta), "bayes": bayes_limit(delta)}
         for _, row in table[table["n_stages"].isin(counts)].iterrows():
-            rows.append({"alpha": alpha, **row.to_dict(), **refs, "failure": None})
+            rows.append({"alpha": alpha, **row.to_dict(), **refs, "failure": ""})
         for missing in (c for c in counts if c > len(res.optima)):  # not reached: say why, no number
             rows.append({"alpha": alpha, "n_stages": missing, "eps": np.nan, "converged": False, **refs,
-                         "failure": res.failure})
+                         "failure": f"stopped at T = {len(res.optima) + 1}: {res.failure}"})
         if progress is not None:
             progress(k + 1, len(alphas))
     return pd.DataFrame(rows)

@@ -89,7 +89,7 @@ class TheoryResult:
         return pd.DataFrame(self.rows())
 
     def to_dict(self) -> dict:
-        """Plain-Python dict (JSON-serialisable) with the problem, settings and all arrays."""
+        """Plain-Python dict (JSON-serialisable) with the problem, settings and all arrays; inf and NaN stay floats."""
         p = self.problem
         return {
             "problem": {
@@ -117,10 +117,8 @@ class TheoryResult:
 
 
 def _jsonable(a):
-    a = np.asarray(a, dtype=float)
-    return [None if not math.isfinite(v) else float(v) for v in a.ravel()] if a.ndim == 1 else [
-        _jsonable(row) for row in a
-    ]
+    """Nested lists of floats; inf and NaN stay floats (the CLI writes them as the JSON tokens Infinity, NaN)."""
+    return np.asarray(a, dtype=float).tolist()
 
 
 def theory(
