@@ -46,6 +46,7 @@ import numpy as np
 import sdgmm
 import sklearn
 from sdgmm import _core
+from sdgmm._linear import fit_linear
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
@@ -162,9 +163,9 @@ class Fit:
 
 
 def fit_sdgmm(case, tol, threads):
-    w, B, _, rep = _core.fit_linear(case.X, case.y, np.empty(0), "logistic", LAM, True, np.zeros(case.N),
-                                    0.0, tol, MAX_NEWTON, threads)
-    return Fit(case, w, B, rep.newton_iterations, rep.passes, rep.cg_iterations)
+    fit = fit_linear(case.X, case.y, lam=LAM, tol=tol, max_newton=MAX_NEWTON, threads=threads)
+    rep = fit.report
+    return Fit(case, fit.w, fit.b, rep.newton_iterations, rep.passes, rep.cg_iterations)
 
 
 def fit_sklearn(case, solver, tol, scaling=None):
@@ -307,8 +308,7 @@ def main():
           f"({t_draw:.3f} s to draw)")
 
     # Soft targets: stage 2 of SD, sigmoid(beta u) from the logits of a fit on the noisy labels.
-    _, _, u, _ = _core.fit_linear(X, y_noisy, np.empty(0), "logistic", LAM, True, np.zeros(N), 0.0, TOL,
-                                  MAX_NEWTON, 2)
+    u = fit_linear(X, y_noisy, lam=LAM, tol=TOL, max_newton=MAX_NEWTON, threads=2).logits
     y_soft = np.ascontiguousarray(sigmoid(BETA * u))
     soft = Case(f"1. logistic, SOFT targets sigmoid({BETA:g} u_prev)", X, y_soft)
     hard = Case("2. logistic, HARD targets (noisy labels)", X, np.ascontiguousarray(y_noisy, dtype=float))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import sdgmm
 from sdgmm import _core
+from sdgmm._linear import fit_linear
 from sdgmm.estimator import SelfDistillationClassifier
 from sdgmm.gmm_fit import GMMFit, fit_gmm
 
@@ -53,8 +54,7 @@ def test_lam_conversion_is_the_solver_fit_in_model_units():
     N = X.shape[1]
     fit = GMMFit(alpha=2.0, delta=0.5, rho=0.5, theta=0.2, M=len(y), N_eff=float(N), mean_distance=6.0)
     lam = 0.7
-    _, _, logits, _ = _core.fit_linear(X, y.astype(float), np.empty(0), "logistic", lam, True, np.empty(0), 0.0,
-                                       1e-12, 100, 0)
+    logits = fit_linear(X, y.astype(float), lam=lam, tol=1e-12, threads=0).logits
     est = SelfDistillationClassifier(n_stages=1, lam=fit.estimator_lam(lam), tol=1e-12).fit(3.0 * X + 1.0, y)
     np.testing.assert_allclose(est.decision_function(3.0 * X + 1.0), logits, atol=1e-8)
 

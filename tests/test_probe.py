@@ -179,7 +179,7 @@ def test_non_finite_fits_are_excluded_and_counted(digits, monkeypatch):
         def fit(self, targets, lam_solver, learn_bias, b0, warm):
             out = original(self, targets, lam_solver, learn_bias, b0, warm)
             return out if lam_solver * self.X.shape[1] > threshold else estimator.StageFit(
-                out.targets, np.full_like(out.w, np.nan), out.b, out.logits, out.report)
+                np.full_like(out.w, np.nan), out.b, out.logits, out.report, out.targets)
         return fit
 
     X_train, X_test, y_train, y_test = digits

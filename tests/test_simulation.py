@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import sdgmm
 from sdgmm import _core
+from sdgmm._linear import fit_linear
 
 TABLE = [  # theory.md section 4: (loss, hard, bias, rho, alpha, lams, betas)
     ("logistic", False, "learn", 0.4, 1.5, [1.5, 0.5, 2.0], [0.8, 1.2]),
@@ -96,10 +97,9 @@ def _data(N=200, alpha=2.0, seed=0):
 
 
 def _fit(X, y, loss="logistic", lam=0.7, learn_bias=True, weight=None, tol=1e-10, B0=0.0):
-    w, B, u, rep = _core.fit_linear(X, y, np.empty(0) if weight is None else weight, loss, lam, learn_bias,
-                                    np.zeros(X.shape[1]), B0, tol, 100, 1)
-    assert rep.converged
-    return w, B, u, rep
+    fit = fit_linear(X, y, lam=lam, loss=loss, learn_bias=learn_bias, sample_weight=weight, b0=B0, tol=tol)
+    assert fit.report.converged
+    return fit.w, fit.b, fit.logits, fit.report
 
 
 def _sigmoid(u):
@@ -163,6 +163,6 @@ def test_fixed_bias_is_kept_and_weights_equal_duplicated_rows():
 def test_warm_start_reaches_the_same_solution_in_fewer_passes():
     X, y = _data()
     w, B, _, cold = _fit(X, y, tol=1e-9)
-    w2, _, _, warm = _core.fit_linear(X, y, np.empty(0), "logistic", 0.7, True, w * 0.99, B, 1e-9, 100, 1)
-    np.testing.assert_allclose(w2, w, rtol=1e-6, atol=1e-8)
-    assert warm.passes < cold.passes
+    warm = fit_linear(X, y, lam=0.7, w0=w * 0.99, b0=B, tol=1e-9)
+    np.testing.assert_allclose(warm.w, w, rtol=1e-6, atol=1e-8)
+    assert warm.report.passes < cold.passes

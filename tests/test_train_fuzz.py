@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.special import expit
-from sdgmm import _core
+from sdgmm._linear import fit_linear
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -47,8 +47,8 @@ def messy_data(seed):
 def fit(X, targets, lam, loss):
     """The C++ solver in the estimator's units: coef = w / sqrt(N), solver penalty lam / N."""
     N = X.shape[1]
-    w, B, _, report = _core.fit_linear(X, targets, np.empty(0), loss, lam / N, True, np.empty(0), 0.0, 1e-10, 200, 0)
-    return w / np.sqrt(N), B, report
+    fit = fit_linear(X, targets, lam=lam / N, loss=loss, tol=1e-10, max_newton=200, threads=0)
+    return fit.w / np.sqrt(N), fit.b, fit.report
 
 
 def sklearn_fit(X, targets, lam, loss):
@@ -93,7 +93,8 @@ def test_saturated_warm_start_converges():
     X = np.ascontiguousarray(100.0 + rng.standard_normal((100, 2)))
     targets = rng.uniform(0.05, 0.95, 100)
     warm = np.array([-0.05, 0.78])
-    w, B, _, report = _core.fit_linear(X, targets, np.empty(0), "logistic", 0.5, True, warm, 0.0, 1e-8, 100, 1)
+    fit = fit_linear(X, targets, lam=0.5, w0=warm, tol=1e-8)
+    w, B, report = fit.w, fit.b, fit.report
     assert report.converged, report.failure
     ref_coef, ref_intercept, ref_converged = sklearn_fit(X, targets, 0.5 * 2, "logistic")  # lam N, N = 2
     assert ref_converged

@@ -103,6 +103,7 @@ void children(const ParticleSet& in, std::size_t p, double jump, const Integrati
         split_sample(jump, normal_cdf(z), opt.prune, out);
       return;
     }
+    case Method::automatic:  // never: the rule is resolved before any particle exists
     case Method::tensor:
       if (std::isnan(jump)) {
         const Rule1D& gh = gauss_hermite(opt.gh_nodes);
@@ -234,18 +235,16 @@ ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& 
 
 ParticleSet freeze_stage(const ParticleSet& outer, const StageField& field, Loss loss, const Stage& next,
                          const IntegrationOptions& opt, const Eigen::MatrixXd& samples) {
-  if (loss == Loss::logistic)
-    return field.limit ? freeze<LinearLimitLoss, LogisticLoss>(outer, field, next, opt, samples)
-                       : freeze<LogisticLoss, LogisticLoss>(outer, field, next, opt, samples);
-  return field.limit ? freeze<LinearLimitLoss, SquareLoss>(outer, field, next, opt, samples)
-                     : freeze<SquareLoss, SquareLoss>(outer, field, next, opt, samples);
+  return with_loss(loss, [&]<class L>(L) {
+    return field.limit ? freeze<LinearLimitLoss, L>(outer, field, next, opt, samples)
+                       : freeze<L, L>(outer, field, next, opt, samples);
+  });
 }
 
 StageMoments stage_moments(const ParticleSet& outer, const StageField& field, Loss loss, const IntegrationOptions& opt,
                            const Eigen::MatrixXd& samples, bool field_basis, std::vector<double>& guess) {
   if (field.limit) return moments<LinearLimitLoss>(outer, field, opt, samples, field_basis, guess);
-  return loss == Loss::logistic ? moments<LogisticLoss>(outer, field, opt, samples, field_basis, guess)
-                                : moments<SquareLoss>(outer, field, opt, samples, field_basis, guess);
+  return with_loss(loss, [&]<class L>(L) { return moments<L>(outer, field, opt, samples, field_basis, guess); });
 }
 
 }  // namespace sdgmm

@@ -87,6 +87,28 @@ BiasPolicy parse_bias(const std::string& name) {
   throw std::invalid_argument("bias must be 'learn', 'fix_first' or 'fixed' (got '" + name + "')");
 }
 
+Method parse_method(const std::string& name) {
+  if (name == "auto") return Method::automatic;
+  if (name == "tensor") return Method::tensor;
+  if (name == "qmc") return Method::qmc;
+  if (name == "mc") return Method::mc;
+  throw std::invalid_argument("method must be 'auto', 'tensor', 'qmc' or 'mc' (got '" + name + "')");
+}
+
+std::string to_string(Method method) {
+  switch (method) {
+    case Method::automatic:
+      return "auto";
+    case Method::tensor:
+      return "tensor";
+    case Method::qmc:
+      return "qmc";
+    case Method::mc:
+      return "mc";
+  }
+  return "?";
+}
+
 std::string to_string(BiasPolicy b) {
   switch (b) {
     case BiasPolicy::learn:

@@ -1,11 +1,11 @@
 #include "sdgmm/simulate.hpp"
 
+#include <omp.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "sdgmm/error.hpp"
 #include "sdgmm/loss.hpp"
@@ -14,7 +14,7 @@ namespace sdgmm {
 namespace {
 
 int concurrency(const SimulationOptions& o) {
-  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  const int cores = omp_get_num_procs();
   return std::max(1, std::min(o.trials, o.threads > 0 ? o.threads : cores));
 }
 
@@ -81,7 +81,7 @@ TrialOutcome run_trial(const Dataset& d, const std::vector<Stage>& stages, Loss 
   double first_bias = 0.0;
   for (std::size_t t = 0; t < stages.size(); ++t) {
     const Stage& st = stages[t];
-    if (t > 0) targets = loss == Loss::logistic ? next_targets<LogisticLoss>(u, st) : next_targets<SquareLoss>(u, st);
+    if (t > 0) targets = with_loss(loss, [&]<class L>(L) { return next_targets<L>(u, st); });
     if (st.bias == BiasPolicy::fix_first) model.B = first_bias;
     if (st.bias == BiasPolicy::fixed) model.B = st.bias_value;
     StageOutcome so;
@@ -107,7 +107,7 @@ std::vector<TrialOutcome> simulate(const Problem& problem, const std::vector<Sta
   const int workers = concurrency(options);
   TrainOptions train = options.train;
   // Parallel trials with one fit per thread; a lone trial gets all threads for its passes.
-  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  const int cores = omp_get_num_procs();
   train.threads = workers > 1 ? 1 : (options.threads > 0 ? options.threads : cores);
   std::vector<TrialOutcome> trials(options.trials);
 #pragma omp parallel for num_threads(workers) if (workers > 1) schedule(dynamic, 1)

@@ -1,5 +1,7 @@
 #include "sdgmm/state_evolution.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -7,155 +9,15 @@
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "sdgmm/error.hpp"
 #include "sdgmm/integrate.hpp"
+#include "sdgmm/saddle.hpp"
 
 namespace sdgmm {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// The saddle-point state of all stages. Stage t's unknowns are packed as
-// x = (mh_t, Qh_{1..t,t}, chih_{1..t,t}[, b_t if learned]); set_stage() derives the order
-// parameters from them (theory.md "Order parameters of stage t") and next_x() the conjugates
-// from the effective-process moments ("Conjugates of stage t").
-class Saddle {
- public:
-  Saddle(const Problem& p, const std::vector<Stage>& stages, bool reference_bias_update)
-      : p_(p), st_(stages), T_(static_cast<int>(stages.size())), reference_bias_(reference_bias_update) {
-    for (Eigen::MatrixXd* M : {&Qh, &chih, &R, &Q, &chi, &U}) M->setConstant(T_, T_, kNaN);
-    for (Eigen::VectorXd* v : {&m, &mh, &b}) v->setConstant(T_, kNaN);
-  }
-
-  bool learns_bias(int t) const { return st_[t].bias == BiasPolicy::learn; }
-  // A lam = inf stage is solved rescaled, with ridge 1 (see LinearLimitLoss).
-  double ridge(int k) const { return st_[k].is_limit() ? 1.0 : st_[k].lam; }
-
-  Eigen::VectorXd initial_x(int t) const {
-    Eigen::VectorXd x = Eigen::VectorXd::Zero(2 * t + 3 + (learns_bias(t) ? 1 : 0));
-    if (t == 0) {
-      x[2] = ridge(0) * ridge(0);  // chih_11 = lam^2: a start at m = 0, Q = 1, chi = 1 / lam
-    } else {                       // the previous stage's diagonal, uncorrelated with the earlier stages
-      x[0] = mh[t - 1];
-      x[1 + t] = Qh(t - 1, t - 1);
-      x[2 + 2 * t] = chih(t - 1, t - 1);
-    }
-    if (learns_bias(t)) x[x.size() - 1] = t == 0 ? 0.0 : b[t - 1];
-    return x;
-  }
-
-  // Writes stage t from x; nullopt if x gives no valid state (chi_tt <= 0 or Q not positive).
-  std::optional<StageField> set_stage(int t, const Eigen::VectorXd& x) {
-    mh[t] = x[0];
-    for (int k = 0; k <= t; ++k) Qh(k, t) = x[1 + k], chih(k, t) = x[2 + t + k];
-    b[t] = bias_of(t, x);
-    auto g = [&](int k) { return Qh(k, k) + ridge(k); };
-    const double gt = g(t);
-    if (!(gt > 0.0)) return std::nullopt;
-    chi(t, t) = 1.0 / gt;
-    for (int k = 0; k < t; ++k) chi(k, t) = -(Qh(t - 1, t) / gt) * chi(k, t - 1);
-    double acc = mh[t];
-    for (int j = 0; j < t; ++j) acc -= Qh(j, t) * m[j];
-    m[t] = acc / gt;
-    for (int k = 0; k <= t; ++k) {
-      double r = chih(k, t);
-      for (int j = 0; j < k; ++j) r -= Qh(j, k) * R(t, j);
-      R(t, k) = r / g(k);
-    }
-    for (int k = 0; k < t; ++k) {
-      double r = chih(k, t);
-      for (int j = 0; j < t; ++j) r -= Qh(j, t) * R(k, j);
-      R(k, t) = r / gt;
-    }
-    for (int k = 0; k <= t; ++k) {
-      double q = m[t] * mh[k] + R(k, t);
-      for (int j = 0; j < k; ++j) q -= Qh(j, k) * Q(j, t);
-      Q(k, t) = Q(t, k) = q / g(k);
-    }
-    // Column t of the upper Cholesky factor of delta Q; the leading block is frozen.
-    StageField f;
-    double rest = p_.delta * Q(t, t);
-    for (int k = 0; k < t; ++k) {
-      double u = p_.delta * Q(k, t);
-      for (int j = 0; j < k; ++j) u -= U(j, k) * U(j, t);
-      U(k, t) = u / U(k, k);
-      rest -= U(k, t) * U(k, t);
-      f.U.push_back(U(k, t));
-      f.r.push_back(chi(k, t) / chi(k, k));
-    }
-    if (!(rest > 1e-14 * p_.delta * Q(t, t)) || !std::isfinite(rest)) return std::nullopt;
-    U(t, t) = std::sqrt(rest);
-    f.U.push_back(U(t, t));
-    f.m = m[t];
-    f.b = b[t];
-    f.c = p_.delta * chi(t, t);
-    f.limit = st_[t].is_limit();
-    return f;
-  }
-
-  // `stein`: every stage up to t has soft targets, so z_t is smooth in the fields (hard targets
-  // jump, and Stein's lemma would need boundary terms there).
-  Eigen::VectorXd next_x(int t, const StageMoments& mo, const Eigen::VectorXd& x, bool stein) const {
-    const double a = p_.alpha, d = p_.delta, ct = chi(t, t);
-    Eigen::VectorXd y(x.size());
-    y[0] = a / (d * ct) * mo.s_z;
-    if (stein) {
-      // Stein's lemma in the field basis g = U^T xi: U^{-1} E[z xi] = E[grad_g z], so
-      // Qh_{l,t} = -(alpha / chi_tt) E[dz_t / dg_l] with no division by U, which is nearly
-      // singular when stages are nearly collinear and would amplify integration errors.
-      for (int l = 0; l <= t; ++l) y[1 + l] = -(a / ct) * mo.dz_dg[l];
-    } else {
-      // Qh_{1..t,t} = U^{-1} a with a_k = -(alpha / chi_tt) E[z_t xi_k]: back substitution.
-      for (int k = t; k >= 0; --k) {
-        double q = -(a / ct) * mo.z_xi[k];
-        for (int j = k + 1; j <= t; ++j) q -= U(k, j) * y[1 + j];
-        y[1 + k] = q / U(k, k);
-      }
-    }
-    for (int k = 0; k < t; ++k) y[2 + t + k] = a / (d * ct * chi(k, k)) * mo.z_z[k];
-    y[2 + 2 * t] = a / (d * ct * ct) * mo.zz;
-    if (learns_bias(t) && st_[t].is_limit()) {
-      // The limit's bias condition, the next order of E[loss'(y, u)] = 0 given E[y] = 1/2: the mean
-      // training logit E[u] = E[h + z] vanishes. z does not depend on h, so this step is exact.
-      y[x.size() - 1] = x[x.size() - 1] - mo.u;
-    } else if (learns_bias(t)) {
-      // E[z_t] = 0 at the learned bias; E[z_t] is decreasing in b with slope E[dz/dh] in (-1, 0).
-      // The Newton step is capped at one logit: near a single-class collapse the slope vanishes
-      // and an uncapped step would leave for infinity. The cap does not move the fixed point.
-      const double bt = x[x.size() - 1];
-      const double newton = std::clamp(-mo.z / mo.dzdh, -1.0, 1.0);
-      y[x.size() - 1] = bt + (reference_bias_ ? mo.z : newton);
-    }
-    return y;
-  }
-
-  double eps(int t) const { return generalisation_error(m[t], b[t], Q(t, t), p_.delta, p_.rho); }
-
-  Eigen::MatrixXd Qh, chih, R, Q, chi, U;
-  Eigen::VectorXd m, mh, b;
-
- private:
-  double bias_of(int t, const Eigen::VectorXd& x) const {
-    switch (st_[t].bias) {
-      case BiasPolicy::learn:
-        return x[x.size() - 1];
-      case BiasPolicy::fix_first:
-        // B_t = B_1. Where one of the two stages is a limit stage, B_1 = 0 (limit_prediction);
-        // where both are, B_1's rescaled value carries over (both limits taken at the same rate).
-        return st_[t].is_limit() == st_[0].is_limit() ? b[0] : 0.0;
-      case BiasPolicy::fixed:
-        return st_[t].bias_value;  // zero at a limit stage (see limit_prediction)
-    }
-    return kNaN;
-  }
-
-  const Problem& p_;
-  const std::vector<Stage>& st_;
-  int T_;
-  bool reference_bias_;
-};
 
 // Normal scores Phi^{-1}(u) of the scrambled Sobol points, moment-matched: centred and whitened
 // so that their empirical mean is 0 and covariance I exactly. Every integrand linear or quadratic
@@ -183,7 +45,7 @@ Eigen::MatrixXd sample_matrix(const IntegrationOptions& opt, int T) {
 
 TheoryResult empty_result(int T, Method method) {
   TheoryResult r;
-  r.method = method == Method::tensor ? "tensor" : method == Method::qmc ? "qmc" : "mc";
+  r.method = to_string(method);
   for (Eigen::VectorXd* v : {&r.eps, &r.eps_error, &r.m, &r.b, &r.mh, &r.conditioning}) v->setConstant(T, kNaN);
   for (Eigen::MatrixXd* M : {&r.Q, &r.chi, &r.Qh, &r.chih}) M->setConstant(T, T, kNaN);
   r.iterations.assign(T, 0);
@@ -249,64 +111,110 @@ int limit_prediction(const Problem& p, const std::vector<Stage>& stages, int t, 
   return 0;
 }
 
-// One full stage-by-stage solve with one integration rule.
-TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss loss, const IntegrationOptions& integ,
-                        const FixedPointOptions& fp) {
-  const int T = static_cast<int>(stages.size());
-  const Eigen::MatrixXd samples = sample_matrix(integ, T);
-  Saddle sd(p, stages, integ.method == Method::mc);
-  TheoryResult res = empty_result(T, integ.method);
-  ParticleSet outer = initial_particles(p, integ, samples);
-  for (int t = 0; t < T; ++t) {
-    if (loss == Loss::logistic && stages[t].bias == BiasPolicy::learn) {
-      if (record_collapse(p, t, target_mass(outer), res)) {
+// One full stage-by-stage solve with one integration rule: each stage in turn is checked for the exact limits
+// that need no fixed point (a collapse, a constant limit classifier), solved, recorded and frozen.
+class StageByStage {
+ public:
+  StageByStage(const Problem& p, const std::vector<Stage>& stages, Loss loss, const IntegrationOptions& integ,
+               const FixedPointOptions& fp)
+      : p_(p),
+        stages_(stages),
+        loss_(loss),
+        integ_(integ),
+        fp_(fp),
+        samples_(sample_matrix(integ, static_cast<int>(stages.size()))),
+        saddle_(p, stages, integ.method == Method::mc),
+        res_(empty_result(static_cast<int>(stages.size()), integ.method)),
+        outer_(initial_particles(p, integ, samples_)) {}
+
+  TheoryResult run() {
+    const int T = static_cast<int>(stages_.size());
+    for (int t = 0; t < T; ++t) {
+      if (collapses(t)) {
         // Its logits are all -inf (+inf): the next targets are that class again, hard or soft.
         // A soft next stage would train on targets of exactly 0 (1), which is the same collapse;
         // a fixed-bias continuation is not modelled and ends the solve as not converged.
-        const bool continues = t + 1 < T && stages[t + 1].bias == BiasPolicy::learn;
-        if (!continues) break;
-        continue;
-      }
-    }
-    if (stages[t].is_limit()) {
-      // Stages after a constant classifier are not modelled: the solve ends, they stay NaN.
-      const int sign = limit_prediction(p, stages, t, target_mass(outer), t > 0 ? sd.b[0] : 0.0);
-      if (sign != 0) {
-        record_constant(p, t, sign, res);
+        if (t + 1 < T && stages_[t + 1].bias == BiasPolicy::learn) continue;
         break;
       }
+      if (constant_limit(t)) break;  // stages after a constant classifier are not modelled: NaN
+      const auto field = solve(t);
+      if (!field) break;
+      record(t);
+      if (t + 1 < T) outer_ = freeze_stage(outer_, *field, loss_, stages_[t + 1], integ_, samples_);
     }
-    std::vector<double> guess;
-    // The reference mode keeps the reference's xi-basis form.
-    const bool stein =
-        integ.method != Method::mc && std::all_of(stages.begin() + 1, stages.begin() + t + 1,
-                                                  [](const Stage& s) { return s.targets == Targets::soft; });
-    const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
-      const auto field = sd.set_stage(t, x);
-      if (!field) return std::nullopt;
-      return sd.next_x(t, stage_moments(outer, *field, loss, integ, samples, stein, guess), x, stein);
-    };
-    Eigen::VectorXd x = sd.initial_x(t);
-    const FixedPointReport rep = solve_fixed_point(G, x, fp);
-    const auto field = sd.set_stage(t, x);
-    res.iterations[t] = rep.iterations;
-    res.residual[t] = rep.residual;
-    res.converged[t] = rep.converged && field && std::isfinite(sd.eps(t));
-    if (!res.converged[t]) break;
-    res.eps[t] = sd.eps(t);
-    res.m[t] = sd.m[t];
-    res.b[t] = sd.b[t];
-    res.mh[t] = sd.mh[t];
-    res.conditioning[t] = std::sqrt(p.delta * sd.Q(t, t)) / sd.U(t, t);
-    for (int k = 0; k <= t; ++k) {
-      res.Q(k, t) = res.Q(t, k) = sd.Q(k, t);
-      res.chi(k, t) = sd.chi(k, t);
-      res.Qh(k, t) = sd.Qh(k, t);
-      res.chih(k, t) = sd.chih(k, t);
-    }
-    if (t + 1 < T) outer = freeze_stage(outer, *field, loss, stages[t + 1], integ, samples);
+    return res_;
   }
-  return res;
+
+ private:
+  // A logistic stage that learns its bias on targets of a single class: the exact collapse.
+  bool collapses(int t) {
+    return loss_ == Loss::logistic && stages_[t].bias == BiasPolicy::learn &&
+           record_collapse(p_, t, target_mass(outer_), res_);
+  }
+
+  // A lam = inf stage whose bias is of order one predicts a constant class.
+  bool constant_limit(int t) {
+    if (!stages_[t].is_limit()) return false;
+    const int sign = limit_prediction(p_, stages_, t, target_mass(outer_), t > 0 ? saddle_.b[0] : 0.0);
+    if (sign != 0) record_constant(p_, t, sign, res_);
+    return sign != 0;
+  }
+
+  // The conjugates in the field basis (Stein's lemma) where every target up to stage t is smooth; hard
+  // targets jump and keep the xi basis, as does the reference mode.
+  bool field_basis(int t) const {
+    return integ_.method != Method::mc && std::all_of(stages_.begin() + 1, stages_.begin() + t + 1,
+                                                      [](const Stage& s) { return s.targets == Targets::soft; });
+  }
+
+  // Stage t's fixed point; its cavity field, or nullopt where it did not converge.
+  std::optional<StageField> solve(int t) {
+    std::vector<double> guess;  // per-node prox warm starts between iterations
+    const bool stein = field_basis(t);
+    const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
+      const auto field = saddle_.set_stage(t, x);
+      if (!field) return std::nullopt;
+      return saddle_.next_x(t, stage_moments(outer_, *field, loss_, integ_, samples_, stein, guess), x, stein);
+    };
+    Eigen::VectorXd x = saddle_.initial_x(t);
+    const FixedPointReport rep = solve_fixed_point(G, x, fp_);
+    auto field = saddle_.set_stage(t, x);
+    res_.iterations[t] = rep.iterations;
+    res_.residual[t] = rep.residual;
+    res_.converged[t] = rep.converged && field && std::isfinite(saddle_.eps(t));
+    return res_.converged[t] ? field : std::nullopt;
+  }
+
+  void record(int t) {
+    const Saddle& sd = saddle_;
+    res_.eps[t] = sd.eps(t);
+    res_.m[t] = sd.m[t];
+    res_.b[t] = sd.b[t];
+    res_.mh[t] = sd.mh[t];
+    res_.conditioning[t] = sd.conditioning(t);
+    for (int k = 0; k <= t; ++k) {
+      res_.Q(k, t) = res_.Q(t, k) = sd.Q(k, t);
+      res_.chi(k, t) = sd.chi(k, t);
+      res_.Qh(k, t) = sd.Qh(k, t);
+      res_.chih(k, t) = sd.chih(k, t);
+    }
+  }
+
+  const Problem& p_;
+  const std::vector<Stage>& stages_;
+  Loss loss_;
+  const IntegrationOptions& integ_;
+  const FixedPointOptions& fp_;
+  const Eigen::MatrixXd samples_;
+  Saddle saddle_;
+  TheoryResult res_;
+  ParticleSet outer_;
+};
+
+TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss loss, const IntegrationOptions& integ,
+                        const FixedPointOptions& fp) {
+  return StageByStage(p, stages, loss, integ, fp).run();
 }
 
 // Mean of the replicate solves; the per-stage eps error is the standard error of the mean.
@@ -337,6 +245,7 @@ TheoryResult average(const std::vector<TheoryResult>& reps) {
   return out;
 }
 
+// The independent scrambles run in parallel; their spread is the error estimate.
 TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss loss, const TheoryOptions& opt) {
   const int R = std::max(2, opt.integration.qmc_replicates);
   std::vector<TheoryResult> reps(R);
@@ -344,19 +253,13 @@ TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss 
   std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)};
   std::vector<std::uint64_t> seeds(R);
   seq.generate(seeds.begin(), seeds.end());
-  const int threads =
-      std::max(1, std::min(R, opt.threads > 0 ? opt.threads : static_cast<int>(std::thread::hardware_concurrency())));
-  std::vector<std::thread> pool;
-  for (int w = 0; w < threads; ++w) {
-    pool.emplace_back([&, w] {
-      for (int r = w; r < R; r += threads) {
-        IntegrationOptions integ = opt.integration;
-        integ.seed = seeds[r];
-        reps[r] = solve_once(p, stages, loss, integ, opt.fixed_point);
-      }
-    });
+  const int threads = std::max(1, std::min(R, opt.threads > 0 ? opt.threads : omp_get_num_procs()));
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int r = 0; r < R; ++r) {
+    IntegrationOptions integ = opt.integration;
+    integ.seed = seeds[r];
+    reps[r] = solve_once(p, stages, loss, integ, opt.fixed_point);
   }
-  for (std::thread& th : pool) th.join();
   return average(reps);
 }
 
@@ -380,17 +283,8 @@ bool has_hard(const std::vector<Stage>& stages) {
 
 }  // namespace
 
-Method resolve_method(MethodChoice choice, int T, bool hard) {
-  switch (choice) {
-    case MethodChoice::tensor:
-      return Method::tensor;
-    case MethodChoice::qmc:
-      return Method::qmc;
-    case MethodChoice::mc:
-      return Method::mc;
-    case MethodChoice::automatic:
-      break;
-  }
+Method resolve_method(Method method, int T, bool hard) {
+  if (method != Method::automatic) return method;
   return T <= (hard ? 5 : 6) ? Method::tensor : Method::qmc;
 }
 
@@ -432,6 +326,7 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
     }
     case Method::qmc:
       return solve_qmc(problem, stages, loss, opt);
+    case Method::automatic:  // resolved above
     case Method::tensor: {
       TheoryResult fine = solve_once(problem, stages, loss, opt.integration, opt.fixed_point);
       if (opt.estimate_error) {

@@ -140,8 +140,8 @@ TrainReport newton_cg(const RowMatrixRef& X, const VectorXd& y, const VectorXd& 
     ++rep.newton_iterations;
     // Inexact Newton (Eisenstat-Walker forcing): loose early, tight near the solution; a
     // quadratic loss is solved to the final tolerance in one step.
-    const double eta = std::is_same_v<L, SquareLoss> ? 0.1 * opt.tol * rep.grad_norm0 / rep.grad_norm
-                                                     : std::min(0.5, std::sqrt(rep.grad_norm / rep.grad_norm0));
+    const double eta = L::kQuadratic ? 0.1 * opt.tol * rep.grad_norm0 / rep.grad_norm
+                                     : std::min(0.5, std::sqrt(rep.grad_norm / rep.grad_norm0));
     VectorXd d = VectorXd::Zero(n), r = -g;
     VectorXd z = r.cwiseQuotient(diag), p = z;
     double rz = r.dot(z);
@@ -196,8 +196,8 @@ TrainReport fit_linear(const RowMatrixRef& X, const Eigen::VectorXd& y, const Ei
   if (!(options.tol > 0.0) || !std::isfinite(options.tol))
     throw std::invalid_argument("tol must be a finite number > 0 (got " + shown(options.tol) + ")");
   if (model.w.size() != X.cols()) model.w = Eigen::VectorXd::Zero(X.cols());
-  return loss == Loss::logistic ? newton_cg<LogisticLoss>(X, y, weight, lam, learn_bias, model, logits, options)
-                                : newton_cg<SquareLoss>(X, y, weight, lam, learn_bias, model, logits, options);
+  return with_loss(loss,
+                   [&]<class L>(L) { return newton_cg<L>(X, y, weight, lam, learn_bias, model, logits, options); });
 }
 
 }  // namespace sdgmm

@@ -52,7 +52,7 @@ TEST_CASE("hard labels: learned bias collapses to the majority class, a fixed bi
   learn[0].targets = Targets::soft;
   std::vector<Stage> fixed = learn;
   for (int t = 1; t < 4; ++t) fixed[t].bias = BiasPolicy::fix_first;
-  TheoryOptions opt{.method = MethodChoice::tensor, .estimate_error = false};
+  TheoryOptions opt{.method = Method::tensor, .estimate_error = false};
   opt.integration.gh_nodes = opt.integration.split_nodes = 12;
   const TheoryResult a = solve_state_evolution(p, learn, Loss::logistic, opt);
   const TheoryResult b = solve_state_evolution(p, fixed, Loss::logistic, opt);
@@ -70,9 +70,7 @@ TEST_CASE("lam = inf: 0-SD is the mean-difference classifier, and the limit of l
   const double m = 0.2, Q = m * m + 0.125;
   const TheoryResult r = solve_state_evolution(p, {{.lam = INFINITY}}, Loss::square);
   CHECK(std::abs(r.eps[0] - 0.5 * std::erfc(m / std::sqrt(0.5 * Q) / std::sqrt(2.0))) < 1e-12);
-  const auto hard = [](double lam) {
-    return std::vector<Stage>{{.lam = lam}, {.lam = lam, .targets = Targets::hard}};
-  };
+  const auto hard = [](double lam) { return std::vector<Stage>{{.lam = lam}, {.lam = lam, .targets = Targets::hard}}; };
   const TheoryResult limit = solve_state_evolution(p, hard(INFINITY), Loss::logistic);
   const TheoryResult big = solve_state_evolution(p, hard(1e4), Loss::logistic);
   CHECK(std::abs(limit.eps[1] - big.eps[1]) < 1e-5);

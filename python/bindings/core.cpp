@@ -14,18 +14,6 @@ namespace nb = nanobind;
 using namespace nb::literals;
 using namespace sdgmm;
 
-namespace {
-
-MethodChoice parse_method(const std::string& name) {
-  if (name == "auto") return MethodChoice::automatic;
-  if (name == "tensor") return MethodChoice::tensor;
-  if (name == "qmc") return MethodChoice::qmc;
-  if (name == "mc") return MethodChoice::mc;
-  throw std::invalid_argument("method must be 'auto', 'tensor', 'qmc' or 'mc' (got '" + name + "')");
-}
-
-}  // namespace
-
 NB_MODULE(_core, mod) {
   nb::class_<Problem>(mod, "Problem")
       .def(
@@ -76,25 +64,41 @@ NB_MODULE(_core, mod) {
       .def_ro("converged", &TheoryResult::converged)
       .def_ro("collapsed", &TheoryResult::collapsed);
 
+  // Options cross as structs with named fields: swapping two fields cannot silently swap two integers.
+  nb::class_<IntegrationOptions>(mod, "IntegrationOptions")
+      .def(nb::init<>())
+      .def_rw("gh_nodes", &IntegrationOptions::gh_nodes)
+      .def_rw("qmc_gh_nodes", &IntegrationOptions::qmc_gh_nodes)
+      .def_rw("split_nodes", &IntegrationOptions::split_nodes)
+      .def_rw("qmc_points", &IntegrationOptions::qmc_points)
+      .def_rw("qmc_replicates", &IntegrationOptions::qmc_replicates)
+      .def_rw("mc_samples", &IntegrationOptions::mc_samples)
+      .def_rw("seed", &IntegrationOptions::seed)
+      .def_rw("prune", &IntegrationOptions::prune);
+
+  nb::class_<FixedPointOptions>(mod, "FixedPointOptions")
+      .def(nb::init<>())
+      .def_rw("tol", &FixedPointOptions::tol)
+      .def_rw("max_iter", &FixedPointOptions::max_iter);
+
+  nb::class_<TheoryOptions>(mod, "TheoryOptions")
+      .def(nb::init<>())
+      .def_prop_rw(
+          "method", [](const TheoryOptions& o) { return to_string(o.method); },
+          [](TheoryOptions& o, const std::string& name) { o.method = parse_method(name); })
+      .def_rw("integration", &TheoryOptions::integration)
+      .def_rw("fixed_point", &TheoryOptions::fixed_point)
+      .def_rw("estimate_error", &TheoryOptions::estimate_error)
+      .def_rw("threads", &TheoryOptions::threads);
+
   mod.def(
       "solve_state_evolution",
-      [](const Problem& problem, const std::vector<Stage>& stages, const std::string& loss, const std::string& method,
-         int gh_nodes, int qmc_gh_nodes, int split_nodes, int qmc_points, int qmc_replicates, int mc_samples,
-         std::uint64_t seed, double prune, double tol, int max_iter, bool estimate_error, int threads) {
-        TheoryOptions opt;
-        opt.method = parse_method(method);
-        opt.integration = {Method::tensor, gh_nodes,   qmc_gh_nodes, split_nodes, qmc_points,
-                           qmc_replicates, mc_samples, seed,         prune};
-        opt.fixed_point.tol = tol;
-        opt.fixed_point.max_iter = max_iter;
-        opt.estimate_error = estimate_error;
-        opt.threads = threads;
+      [](const Problem& problem, const std::vector<Stage>& stages, const std::string& loss, const TheoryOptions& opt) {
         const Loss l = parse_loss(loss);
         nb::gil_scoped_release release;
         return solve_state_evolution(problem, stages, l, opt);
       },
-      "problem"_a, "stages"_a, "loss"_a, "method"_a, "gh_nodes"_a, "qmc_gh_nodes"_a, "split_nodes"_a, "qmc_points"_a,
-      "qmc_replicates"_a, "mc_samples"_a, "seed"_a, "prune"_a, "tol"_a, "max_iter"_a, "estimate_error"_a, "threads"_a);
+      "problem"_a, "stages"_a, "loss"_a, "options"_a);
 
   nb::class_<TrainReport>(mod, "TrainReport")
       .def_ro("newton_iterations", &TrainReport::newton_iterations)
@@ -117,53 +121,55 @@ NB_MODULE(_core, mod) {
 
   nb::class_<TrialOutcome>(mod, "TrialOutcome").def_ro("stages", &TrialOutcome::stages);
 
+  nb::class_<TrainOptions>(mod, "TrainOptions")
+      .def(nb::init<>())
+      .def_rw("tol", &TrainOptions::tol)
+      .def_rw("max_newton", &TrainOptions::max_newton)
+      .def_rw("threads", &TrainOptions::threads);
+
+  nb::class_<SimulationOptions>(mod, "SimulationOptions")
+      .def(nb::init<>())
+      .def_rw("N", &SimulationOptions::N)
+      .def_rw("trials", &SimulationOptions::trials)
+      .def_rw("seed", &SimulationOptions::seed)
+      .def_rw("threads", &SimulationOptions::threads)
+      .def_rw("train", &SimulationOptions::train);
+
   mod.def(
       "simulate",
-      [](const Problem& problem, const std::vector<Stage>& stages, const std::string& loss, int N, int trials,
-         std::uint64_t seed, int threads, double tol, int max_newton) {
-        SimulationOptions opt{N, trials, seed, threads, {}};
-        opt.train.tol = tol;
-        opt.train.max_newton = max_newton;
+      [](const Problem& problem, const std::vector<Stage>& stages, const std::string& loss,
+         const SimulationOptions& opt) {
         const Loss l = parse_loss(loss);
         nb::gil_scoped_release release;
         return simulate(problem, stages, l, opt);
       },
-      "problem"_a, "stages"_a, "loss"_a, "N"_a, "trials"_a, "seed"_a, "threads"_a, "tol"_a, "max_newton"_a);
+      "problem"_a, "stages"_a, "loss"_a, "options"_a);
 
   mod.def("training_size", &training_size, "problem"_a, "N"_a);
 
-  mod.def("simulation_bytes", [](const Problem& problem, int N, int trials, int threads) {
-    return simulation_bytes(problem, SimulationOptions{N, trials, 0, threads, {}});
-  });
+  nb::class_<LinearModel>(mod, "LinearModel")
+      .def(nb::init<>())
+      .def_rw("w", &LinearModel::w)
+      .def_rw("B", &LinearModel::B);
 
+  // Fits `model` in place (its w and B are the warm start); returns the training logits and the report.
   mod.def(
       "fit_linear",
       [](nb::DRef<const RowMatrix> X, const Eigen::VectorXd& y, const Eigen::VectorXd& weight, const std::string& loss,
-         double lam, bool learn_bias, const Eigen::VectorXd& w0, double B0, double tol, int max_newton, int threads) {
+         double lam, bool learn_bias, LinearModel& model, const TrainOptions& opt) {
         const Loss l = parse_loss(loss);
-        LinearModel model{w0, B0};
         Eigen::VectorXd logits;
-        TrainOptions opt;
-        opt.tol = tol;
-        opt.max_newton = max_newton;
-        opt.threads = threads;
         TrainReport rep;
         {
           nb::gil_scoped_release release;
           rep = fit_linear(X, y, weight, l, lam, learn_bias, model, logits, opt);
         }
-        return std::make_tuple(model.w, model.B, logits, rep);
+        return std::make_tuple(logits, rep);
       },
-      "X"_a, "y"_a, "weight"_a, "loss"_a, "lam"_a, "learn_bias"_a, "w0"_a, "B0"_a, "tol"_a, "max_newton"_a,
-      "threads"_a);
+      "X"_a, "y"_a, "weight"_a, "loss"_a, "lam"_a, "learn_bias"_a, "model"_a, "options"_a);
 
   mod.def("draw_dataset", [](const Problem& problem, int N, std::uint64_t seed, std::uint64_t trial) {
     Dataset d = draw_dataset(problem, N, seed, trial);
     return std::make_tuple(std::move(d.X), std::move(d.s), std::move(d.y_true), std::move(d.y_noisy));
-  });
-
-  mod.def("resolve_method", [](const std::string& method, int T, bool hard) {
-    const Method m = resolve_method(parse_method(method), T, hard);
-    return std::string(m == Method::tensor ? "tensor" : m == Method::qmc ? "qmc" : "mc");
   });
 }

@@ -41,6 +41,11 @@ def integer(name: str, value, low: int, high: int = 2**31 - 1) -> int:
     return int(value)
 
 
+def c_int(name: str, value) -> int:
+    """An integer the engine takes as a C int; what its values mean, the engine checks."""
+    return integer(name, value, -(2**31), 2**31 - 1)
+
+
 def choice(name: str, value, choices: tuple) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices} (got {value!r})")

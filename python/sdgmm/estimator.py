@@ -2,7 +2,7 @@
 
 Stage 1 fits the given labels; stage t >= 2 fits pseudo-labels built from stage t-1's logits on the
 same training inputs (hard 1{u > 0}, or soft with temperature 1/beta). Every fit is one call of the
-C++ Newton-CG solver ``sdgmm._core.fit_linear``; nothing here loops over samples.
+C++ Newton-CG solver (``sdgmm._linear.fit_linear``); nothing here loops over samples.
 
 Convention (the one of ``sklearn.linear_model.LogisticRegression``): stage t minimises
 ``sum_i c_i loss(y_i, u_i) + (lam_t / 2) |w|^2`` with ``u_i = x_i . w + b``, so ``lam = 1 / C``.
@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from sdgmm import _core
+from sdgmm._linear import LinearFit, fit_linear
 
 LABELS = ("hard", "soft")
 BIASES = ("learn", "fix_first")
@@ -53,14 +53,10 @@ def stage_targets(logits: np.ndarray, labels: str, loss: str, beta: float) -> np
 
 
 @dataclass(frozen=True)
-class StageFit:
-    """One fitted stage in the solver's units (u = x . w / sqrt(N) + b) and its solver report."""
+class StageFit(LinearFit):
+    """One fitted stage in the solver's units (u = x . w / sqrt(N) + b), with the targets it was trained on."""
 
-    targets: np.ndarray  # what the stage was trained on
-    w: np.ndarray
-    b: float
-    logits: np.ndarray  # on the training inputs
-    report: object  # _core.TrainReport
+    targets: np.ndarray
 
     @property
     def finite(self) -> bool:
@@ -94,10 +90,10 @@ class StageSolver:
         return self._fit(targets, lam_solver, learn_bias, 0.0 if learn_bias else previous.b, warm)
 
     def _fit(self, targets, lam_solver, learn_bias, b0, warm) -> StageFit:
-        w0 = np.empty(0) if warm is None else warm
-        w, b, logits, report = _core.fit_linear(self.X, targets, self.sample_weight, self.loss, lam_solver, learn_bias,
-                                                w0, b0, self.tol, self.max_iter, self.threads)
-        return StageFit(targets, w, b, logits, report)
+        fit = fit_linear(self.X, targets, lam=lam_solver, loss=self.loss, learn_bias=learn_bias,
+                         sample_weight=self.sample_weight if self.sample_weight.size else None, w0=warm, b0=b0,
+                         tol=self.tol, max_newton=self.max_iter, threads=self.threads)
+        return StageFit(**vars(fit), targets=targets)
 
 
 class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimator):

@@ -13,6 +13,7 @@ import numpy as np
 
 from sdgmm import _core
 from sdgmm._model import checked
+from sdgmm._params import integer, real
 from sdgmm.theory import LOSSES, theory
 
 # Per-stage quantities measured in every trial (theory.md section 3 and the denoising counts).
@@ -114,15 +115,15 @@ def simulate(
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES} (got {loss!r})")
-    int_max, seed_max = 2**31 - 1, 2**64 - 1
-    for name, value, low, high in (("N", N, 1, int_max), ("trials", trials, 1, int_max), ("seed", seed, 0, seed_max),
-                                   ("threads", threads, 0, int_max), ("max_newton", max_newton, 1, int_max)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-            raise ValueError(f"{name} must be an integer in [{low}, {high}] (got {value!r})")
+    options = _core.SimulationOptions()
+    options.N, options.trials = integer("N", N, 1), integer("trials", trials, 1)
+    options.seed, options.threads = integer("seed", seed, 0, 2**64 - 1), integer("threads", threads, 0)
+    train = options.train  # a copy: set its fields, then put it back
+    train.tol, train.max_newton = real("tol", tol), integer("max_newton", max_newton, 1)
+    options.train = train
     stages = checked(problem, stages)
     start = time.perf_counter()
-    outcomes = _core.simulate(problem, stages, loss, int(N), int(trials), int(seed), int(threads), float(tol),
-                              int(max_newton))
+    outcomes = _core.simulate(problem, stages, loss, options)
     arrays = {name: np.array([[getattr(s, name) for s in tr.stages] for tr in outcomes]) for name in MEASURES}
     for name in FIT_FIELDS:
         arrays[name] = np.array([[getattr(s.fit, name) for s in tr.stages] for tr in outcomes])

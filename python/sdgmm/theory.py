@@ -11,7 +11,7 @@ import numpy as np
 
 from sdgmm import _core
 from sdgmm._model import checked, make_stages  # noqa: F401  (re-exported here for the modules that import it from theory)
-from sdgmm._params import BIASES, LOSSES, METHODS  # noqa: F401
+from sdgmm._params import BIASES, LOSSES, METHODS, c_int, integer, real  # noqa: F401
 from sdgmm.errors import ConvergenceError
 
 ACCURACY_WARNING = 1e-3  # an eps_error above this raises a RuntimeWarning
@@ -161,13 +161,19 @@ def theory(
     if on_nonconvergence not in ("raise", "warn"):
         raise ValueError(f"on_nonconvergence must be 'raise' or 'warn' (got {on_nonconvergence!r})")
     stages = checked(problem, stages)
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0 (got {seed})")
+    options = _core.TheoryOptions()
+    options.method, options.estimate_error, options.threads = method, bool(estimate_error), c_int("threads", threads)
+    integ = options.integration  # a copy: set its fields, then put it back
+    for name, value in (("gh_nodes", gh_nodes), ("qmc_gh_nodes", qmc_gh_nodes), ("split_nodes", split_nodes),
+                        ("qmc_points", qmc_points), ("qmc_replicates", qmc_replicates), ("mc_samples", mc_samples)):
+        setattr(integ, name, c_int(name, value))
+    integ.seed, integ.prune = integer("seed", seed, 0, 2**64 - 1), real("prune", prune)
+    options.integration = integ
+    fixed_point = options.fixed_point
+    fixed_point.tol, fixed_point.max_iter = real("tol", tol), c_int("max_iter", max_iter)
+    options.fixed_point = fixed_point
     start = time.perf_counter()
-    core = _core.solve_state_evolution(
-        problem, stages, loss, method, gh_nodes, qmc_gh_nodes, split_nodes, qmc_points, qmc_replicates,
-        mc_samples, seed, prune, tol, max_iter, estimate_error, threads,
-    )
+    core = _core.solve_state_evolution(problem, stages, loss, options)
     res = TheoryResult(
         problem=problem,
         stages=stages,

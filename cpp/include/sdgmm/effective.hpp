@@ -36,16 +36,14 @@ struct ParticleSet {
   std::size_t size() const { return weight.size(); }
 };
 
-enum class Method { tensor, qmc, mc };
-
 struct IntegrationOptions {
-  Method method = Method::tensor;
-  int gh_nodes = 0;        // Gauss-Hermite nodes per coordinate (tensor); 0: by T (16 up to T = 3)
-  int qmc_gh_nodes = 10;   // Gauss-Hermite nodes on each stage's own coordinate (qmc)
-  int split_nodes = 0;     // Gauss-Legendre nodes on each piece cut by a hard-label jump; 0: gh_nodes
-  int qmc_points = 1024;   // Sobol points per replicate (a power of 2 keeps the net balanced)
-  int qmc_replicates = 8;  // independent scrambles; their spread is the error estimate
-  int mc_samples = 10000;  // plain Monte Carlo (reference mode)
+  Method method = Method::tensor;  // a resolved rule: tensor, qmc or mc
+  int gh_nodes = 0;                // Gauss-Hermite nodes per coordinate (tensor); 0: by T (16 up to T = 3)
+  int qmc_gh_nodes = 10;           // Gauss-Hermite nodes on each stage's own coordinate (qmc)
+  int split_nodes = 0;             // Gauss-Legendre nodes on each piece cut by a hard-label jump; 0: gh_nodes
+  int qmc_points = 1024;           // Sobol points per replicate (a power of 2 keeps the net balanced)
+  int qmc_replicates = 8;          // independent scrambles; their spread is the error estimate
+  int mc_samples = 10000;          // plain Monte Carlo (reference mode)
   std::uint64_t seed = 1;
   // Tensor: drop particles with |weight| below this; qmc: drop a split side less likely than
   // this. Either way the total weight dropped bounds the bias (<= 1e-8 at the default).

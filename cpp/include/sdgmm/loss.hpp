@@ -1,11 +1,13 @@
 // Losses as small value types sharing one interface (the LIBLINEAR idea: the solvers never know
-// which loss they minimise). Target y lies in [0, 1] for the logistic loss, any real for square.
+// which loss they minimise; with_loss below is the one place a runtime Loss becomes a type). Target y
+// lies in [0, 1] for the logistic loss, any real for square.
 //   value(y, u), grad(y, u) = d/du, curvature(y, u) = d2/du2, change(y, u, du) = value(y, u + du) -
 //       value(y, u) computed without cancellation (line searches near the optimum need it)
 //   prox(h, y, c, guess): the proximal step z of the effective process, z = -c * grad(y, h + z),
 //       with dz/dh; the training logit is u = h + z
 //   soft_target(u, beta): the next stage's soft target built from the logit u
 //   kLogitTrust: how far a step can move a logit while the quadratic model still describes the loss
+//   kQuadratic: the loss is quadratic in u, so one exact Newton step solves a fit
 #pragma once
 
 #include <algorithm>
@@ -56,6 +58,7 @@ struct LogisticLoss {
   // Newton's quadratic model of the loss holds over a few units of logit (beyond them the loss is linear):
   // a line search may have to shorten a step until no logit moves further than this.
   static constexpr double kLogitTrust = 20.0;
+  static constexpr bool kQuadratic = false;
   template <class T>
   static T value(T y, T u) {  // templated so that tests can evaluate it in long double
     return u > 0 ? u + std::log1p(std::exp(-u)) - y * u : std::log1p(std::exp(u)) - y * u;
@@ -113,6 +116,7 @@ struct LogisticLoss {
 
 struct SquareLoss {
   static constexpr double kLogitTrust = INFINITY;  // quadratic: the Newton step is exact
+  static constexpr bool kQuadratic = true;
   // ((u + 1) / 2 - y)^2: a least-squares fit of (u + 1) / 2 to the target.
   template <class T>
   static T value(T y, T u) {
@@ -156,6 +160,13 @@ double next_target(double u, const Stage& next) {
 template <class L>
 double next_target_slope(double u, const Stage& next) {
   return next.targets == Targets::hard ? 0.0 : L::soft_target_slope(u, *next.beta);
+}
+
+// Calls f(L{}) with the loss type of `loss`: the one place a runtime Loss becomes a template argument.
+template <class F>
+decltype(auto) with_loss(Loss loss, F&& f) {
+  if (loss == Loss::logistic) return f(LogisticLoss{});
+  return f(SquareLoss{});
 }
 
 }  // namespace sdgmm

@@ -27,6 +27,9 @@ struct Problem {
 };
 
 enum class Loss { logistic, square };
+// How the state evolution integrates over the Gaussian fields: `automatic` picks tensor or qmc by the
+// number of stages (resolve_method in state_evolution.hpp); mc is the reference's plain Monte Carlo.
+enum class Method { automatic, tensor, qmc, mc };
 enum class Targets { soft, hard };                  // how stage t >= 2 builds its targets
 enum class BiasPolicy { learn, fix_first, fixed };  // fix_first: B_t = B_1
 
@@ -56,8 +59,11 @@ std::array<LabelClass, 4> label_classes(const Problem& problem);
 void validate(const Problem& problem);
 void validate(const std::vector<Stage>& stages);
 
+// The names of the enums, one mapping each way (Python and the CLI use the same words).
 Loss parse_loss(const std::string& name);
 BiasPolicy parse_bias(const std::string& name);
+Method parse_method(const std::string& name);  // "auto", "tensor", "qmc", "mc"
+std::string to_string(Method method);
 // Shortest round-trip text of a number, as used in error messages.
 std::string shown(double value);
 std::string to_string(BiasPolicy bias);

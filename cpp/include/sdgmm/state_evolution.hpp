@@ -13,14 +13,12 @@
 
 namespace sdgmm {
 
-enum class MethodChoice { automatic, tensor, qmc, mc };
-
 struct TheoryOptions {
-  MethodChoice method = MethodChoice::automatic;  // see resolve_method
-  IntegrationOptions integration;                 // its `method` is set from `method`
-  FixedPointOptions fixed_point;                  // ignored by mc, which uses the reference's
-  bool estimate_error = true;                     // tensor: |eps(n) - eps(n-1)|; qmc: replicate s.e.; mc: none
-  int threads = 0;                                // for qmc replicates; 0 = hardware concurrency
+  Method method = Method::automatic;  // see resolve_method
+  IntegrationOptions integration;     // its `method` is set from `method`
+  FixedPointOptions fixed_point;      // ignored by mc, which uses the reference's
+  bool estimate_error = true;         // tensor: |eps(n) - eps(n-1)|; qmc: replicate s.e.; mc: none
+  int threads = 0;                    // for qmc replicates; 0 = hardware concurrency
 };
 
 // Per-stage vectors have length T; matrices are T x T. Q is symmetric; chi, Qh and chih are
@@ -46,6 +44,6 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
 
 // The integration method `automatic` resolves to: tensor up to T = 6 stages (5 with hard labels),
 // qmc beyond.
-Method resolve_method(MethodChoice choice, int T, bool hard);
+Method resolve_method(Method method, int T, bool hard);
 
 }  // namespace sdgmm

@@ -1,0 +1,46 @@
+// The saddle-point equations of stage t (theory.md section 4), with the stages before it frozen: the
+// order parameters from the conjugates ("Order parameters of stage t"), and the conjugates from the
+// moments of the effective process ("Conjugates of stage t"). Stage t's unknowns are packed as
+// x = (mh_t, Qh_{1..t,t}, chih_{1..t,t}[, b_t if learned]).
+#pragma once
+
+#include <Eigen/Dense>
+#include <optional>
+#include <vector>
+
+#include "sdgmm/effective.hpp"
+#include "sdgmm/problem.hpp"
+
+namespace sdgmm {
+
+class Saddle {
+ public:
+  // `reference_bias_update`: the reference's plain iteration b <- b + E[z] instead of a Newton step.
+  Saddle(const Problem& problem, const std::vector<Stage>& stages, bool reference_bias_update);
+
+  bool learns_bias(int t) const;
+  // The starting point of stage t's fixed point.
+  Eigen::VectorXd initial_x(int t) const;
+  // Writes stage t's order parameters from x and returns its cavity field; nullopt where x gives no valid
+  // state (chi_tt <= 0, or a field covariance that is not positive definite).
+  std::optional<StageField> set_stage(int t, const Eigen::VectorXd& x);
+  // The conjugates (and bias) that the moments of stage t's effective process give. `field_basis`: the
+  // moments hold E[dz/dg] (Stein's lemma, no division by U) instead of E[z xi].
+  Eigen::VectorXd next_x(int t, const StageMoments& moments, const Eigen::VectorXd& x, bool field_basis) const;
+  double eps(int t) const;
+  // 1 / sin of the angle between stage t and the span of the stages before it.
+  double conditioning(int t) const;
+
+  Eigen::MatrixXd Qh, chih, R, Q, chi, U;  // U: upper Cholesky factor of delta Q, frozen column by column
+  Eigen::VectorXd m, mh, b;
+
+ private:
+  double ridge(int k) const;
+  double bias_of(int t, const Eigen::VectorXd& x) const;
+
+  const Problem& p_;
+  const std::vector<Stage>& st_;
+  bool reference_bias_;
+};
+
+}  // namespace sdgmm
