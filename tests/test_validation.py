@@ -248,7 +248,7 @@ def test_problem_defaults_are_the_clis():
 
 WRONG_TYPES = [
     (lambda: Problem(alpha="2"), TypeError, r"^alpha must be a number"),
-    (lambda: Problem(delta=None), TypeError, r"^delta must be a number"),
+    (lambda: Problem(delta="0.5"), TypeError, r"^delta must be a number"),
     (lambda: Problem(rho=True), TypeError, r"^rho must be a number"),
     (lambda: Problem(theta_plus="0.1"), TypeError, r"^theta_plus must be a number"),
     (lambda: Stage("1"), TypeError, r"^lam must be a number"),

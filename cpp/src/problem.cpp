@@ -38,11 +38,34 @@ std::array<LabelClass, 4> label_classes(const Problem& p) {
            {+1.0, 0.0, p.rho * tp}}};
 }
 
+void validate_spectrum(const Spectrum& s) {
+  const std::size_t N = s.eigenvalues.size();
+  if (N == 0) throw std::invalid_argument("eigenvalues must hold at least one value (got none)");
+  if (s.mean.size() != N)
+    throw std::invalid_argument("mean must hold one value per eigenvalue (got " + std::to_string(s.mean.size()) +
+                                " values for " + std::to_string(N) + " eigenvalues)");
+  bool variance = false, signal = false;
+  for (std::size_t i = 0; i < N; ++i) {
+    const std::string at = "[" + std::to_string(i) + "]";
+    require_finite("eigenvalues" + at, s.eigenvalues[i]);
+    if (s.eigenvalues[i] < 0.0) fail("eigenvalues" + at, "must be >= 0", s.eigenvalues[i]);
+    require_finite("mean" + at, s.mean[i]);
+    variance = variance || s.eigenvalues[i] > 0.0;
+    signal = signal || s.mean[i] != 0.0;
+  }
+  if (!variance) throw std::invalid_argument("eigenvalues must hold a value > 0 (got only zeros: no noise)");
+  if (!signal) throw std::invalid_argument("mean must hold a value other than 0 (got only zeros: no class signal)");
+}
+
 void validate(const Problem& p) {
   require_finite("alpha", p.alpha);
   if (p.alpha <= 0.0) fail("alpha", "must be > 0", p.alpha);
-  require_finite("delta", p.delta);
-  if (p.delta <= 0.0) fail("delta", "must be > 0", p.delta);
+  if (p.spectrum) {
+    validate_spectrum(*p.spectrum);
+  } else {
+    require_finite("delta", p.delta);
+    if (p.delta <= 0.0) fail("delta", "must be > 0", p.delta);
+  }
   require_finite("rho", p.rho);
   if (p.rho <= 0.0 || p.rho >= 1.0) fail("rho", "must lie in (0, 1)", p.rho);
   require_flip_rate("theta", p.theta);

@@ -12,22 +12,26 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
 
 Saddle::Saddle(const Problem& p, const std::vector<Stage>& stages, bool reference_bias_update)
-    : p_(p), st_(stages), reference_bias_(reference_bias_update) {
+    : ridge(spectral_groups(p), static_cast<int>(stages.size())),
+      p_(p),
+      st_(stages),
+      reference_bias_(reference_bias_update) {
   const auto T = static_cast<Eigen::Index>(stages.size());
-  for (Eigen::MatrixXd* M : {&Qh, &chih, &R, &Q, &chi, &U}) M->setConstant(T, T, kNaN);
-  for (Eigen::VectorXd* v : {&m, &mh, &b}) v->setConstant(T, kNaN);
+  for (Eigen::MatrixXd* M : {&Qh, &chih, &U}) M->setConstant(T, T, kNaN);
+  for (Eigen::VectorXd* v : {&mh, &b}) v->setConstant(T, kNaN);
+  for (Eigen::Index k = 0; k < T; ++k) lams_.push_back(lam(static_cast<int>(k)));
 }
 
 bool Saddle::learns_bias(int t) const { return st_[t].bias == BiasPolicy::learn; }
 
 // A lam = inf stage is solved rescaled, with ridge 1 (see LinearLimitLoss).
-double Saddle::ridge(int k) const { return st_[k].is_limit() ? 1.0 : st_[k].lam; }
+double Saddle::lam(int k) const { return st_[k].is_limit() ? 1.0 : st_[k].lam; }
 
 Eigen::VectorXd Saddle::initial_x(int t) const {
   Eigen::VectorXd x = Eigen::VectorXd::Zero(2 * t + 3 + (learns_bias(t) ? 1 : 0));
   if (t == 0) {
-    x[2] = ridge(0) * ridge(0);  // chih_11 = lam^2: a start at m = 0, Q = 1, chi = 1 / lam
-  } else {                       // the previous stage's diagonal, uncorrelated with the earlier stages
+    x[2] = lam(0) * lam(0) / ridge.groups().mean_sigma;  // a start at m = 0, Q = 1, chi = 1 / lam
+  } else {  // the previous stage's diagonal, uncorrelated with the earlier stages
     x[0] = mh[t - 1];
     x[1 + t] = Qh(t - 1, t - 1);
     x[2 + 2 * t] = chih(t - 1, t - 1);
@@ -40,69 +44,50 @@ std::optional<StageField> Saddle::set_stage(int t, const Eigen::VectorXd& x) {
   mh[t] = x[0];
   for (int k = 0; k <= t; ++k) Qh(k, t) = x[1 + k], chih(k, t) = x[2 + t + k];
   b[t] = bias_of(t, x);
-  auto g = [&](int k) { return Qh(k, k) + ridge(k); };
-  const double gt = g(t);
-  if (!(gt > 0.0)) return std::nullopt;
-  chi(t, t) = 1.0 / gt;
-  for (int k = 0; k < t; ++k) chi(k, t) = -(Qh(t - 1, t) / gt) * chi(k, t - 1);
-  double acc = mh[t];
-  for (int j = 0; j < t; ++j) acc -= Qh(j, t) * m[j];
-  m[t] = acc / gt;
-  for (int k = 0; k <= t; ++k) {
-    double r = chih(k, t);
-    for (int j = 0; j < k; ++j) r -= Qh(j, k) * R(t, j);
-    R(t, k) = r / g(k);
-  }
-  for (int k = 0; k < t; ++k) {
-    double r = chih(k, t);
-    for (int j = 0; j < t; ++j) r -= Qh(j, t) * R(k, j);
-    R(k, t) = r / gt;
-  }
-  for (int k = 0; k <= t; ++k) {
-    double q = m[t] * mh[k] + R(k, t);
-    for (int j = 0; j < k; ++j) q -= Qh(j, k) * Q(j, t);
-    Q(k, t) = Q(t, k) = q / g(k);
-  }
-  // Column t of the upper Cholesky factor of delta Q; the leading block is frozen.
+  if (!ridge.set_stage(t, mh[t], Qh, chih, lams_)) return std::nullopt;
+  const Eigen::MatrixXd& q = ridge.q;
+  const Eigen::MatrixXd& V = ridge.V;
+  if (!(V(t, t) > 0.0)) return std::nullopt;
+  // Column t of the upper Cholesky factor of the field covariance q; the leading block is frozen.
   StageField f;
-  double rest = p_.delta * Q(t, t);
+  double rest = q(t, t);
   for (int k = 0; k < t; ++k) {
-    double u = p_.delta * Q(k, t);
+    double u = q(k, t);
     for (int j = 0; j < k; ++j) u -= U(j, k) * U(j, t);
     U(k, t) = u / U(k, k);
     rest -= U(k, t) * U(k, t);
     f.U.push_back(U(k, t));
-    f.r.push_back(chi(k, t) / chi(k, k));
+    f.r.push_back(V(k, t) / V(k, k));
   }
-  if (!(rest > 1e-14 * p_.delta * Q(t, t)) || !std::isfinite(rest)) return std::nullopt;
+  if (!(rest > 1e-14 * q(t, t)) || !std::isfinite(rest)) return std::nullopt;
   U(t, t) = std::sqrt(rest);
   f.U.push_back(U(t, t));
-  f.m = m[t];
+  f.m = ridge.m[t];
   f.b = b[t];
-  f.c = p_.delta * chi(t, t);
+  f.c = V(t, t);
   f.limit = st_[t].is_limit();
   return f;
 }
 
 Eigen::VectorXd Saddle::next_x(int t, const StageMoments& mo, const Eigen::VectorXd& x, bool field_basis) const {
-  const double a = p_.alpha, d = p_.delta, ct = chi(t, t);
+  const double a = p_.alpha, Vt = ridge.V(t, t);
   Eigen::VectorXd y(x.size());
-  y[0] = a / (d * ct) * mo.s_z;
+  y[0] = a / Vt * mo.s_z;
   if (field_basis) {
     // Stein's lemma in the field basis g = U^T xi: U^{-1} E[z xi] = E[grad_g z], so
-    // Qh_{l,t} = -(alpha / chi_tt) E[dz_t / dg_l] with no division by U, which is nearly
+    // Qh_{l,t} = -(alpha / V_tt) E[dz_t / dg_l] with no division by U, which is nearly
     // singular when stages are nearly collinear and would amplify integration errors.
-    for (int l = 0; l <= t; ++l) y[1 + l] = -(a / ct) * mo.dz_dg[l];
+    for (int l = 0; l <= t; ++l) y[1 + l] = -(a / Vt) * mo.dz_dg[l];
   } else {
-    // Qh_{1..t,t} = U^{-1} a with a_k = -(alpha / chi_tt) E[z_t xi_k]: back substitution.
+    // Qh_{1..t,t} = U^{-1} a with a_k = -(alpha / V_tt) E[z_t xi_k]: back substitution.
     for (int k = t; k >= 0; --k) {
-      double q = -(a / ct) * mo.z_xi[k];
+      double q = -(a / Vt) * mo.z_xi[k];
       for (int j = k + 1; j <= t; ++j) q -= U(k, j) * y[1 + j];
       y[1 + k] = q / U(k, k);
     }
   }
-  for (int k = 0; k < t; ++k) y[2 + t + k] = a / (d * ct * chi(k, k)) * mo.z_z[k];
-  y[2 + 2 * t] = a / (d * ct * ct) * mo.zz;
+  for (int k = 0; k < t; ++k) y[2 + t + k] = a / (Vt * ridge.V(k, k)) * mo.z_z[k];
+  y[2 + 2 * t] = a / (Vt * Vt) * mo.zz;
   if (learns_bias(t) && st_[t].is_limit()) {
     // The limit's bias condition, the next order of E[loss'(y, u)] = 0 given E[y] = 1/2: the mean
     // training logit E[u] = E[h + z] vanishes. z does not depend on h, so this step is exact.
@@ -118,9 +103,9 @@ Eigen::VectorXd Saddle::next_x(int t, const StageMoments& mo, const Eigen::Vecto
   return y;
 }
 
-double Saddle::eps(int t) const { return generalisation_error(m[t], b[t], Q(t, t), p_.delta, p_.rho); }
+double Saddle::eps(int t) const { return generalisation_error(ridge.m[t], b[t], ridge.q(t, t), p_.rho); }
 
-double Saddle::conditioning(int t) const { return std::sqrt(p_.delta * Q(t, t)) / U(t, t); }
+double Saddle::conditioning(int t) const { return std::sqrt(ridge.q(t, t)) / U(t, t); }
 
 double Saddle::bias_of(int t, const Eigen::VectorXd& x) const {
   switch (st_[t].bias) {

@@ -49,6 +49,10 @@ std::size_t simulation_bytes(const Problem& problem, const SimulationOptions& o)
 void validate(const Problem& problem, const SimulationOptions& o) {
   validate(problem);
   if (o.N < 1) throw std::invalid_argument("N must be >= 1 (got " + std::to_string(o.N) + ")");
+  if (problem.spectrum && static_cast<std::size_t>(o.N) != problem.spectrum->eigenvalues.size())
+    throw std::invalid_argument("N must be the spectrum's dimension " +
+                                std::to_string(problem.spectrum->eigenvalues.size()) + " (got " + std::to_string(o.N) +
+                                ")");
   if (o.trials < 1) throw std::invalid_argument("trials must be >= 1 (got " + std::to_string(o.trials) + ")");
   if (o.threads < 0) throw std::invalid_argument("threads must be >= 0 (got " + std::to_string(o.threads) + ")");
   if (!(o.train.tol > 0.0) || !std::isfinite(o.train.tol))
@@ -72,9 +76,10 @@ void validate(const Problem& problem, const SimulationOptions& o) {
         ") but only " + std::to_string(have) + " bytes are available; lower N or threads");
 }
 
-TrialOutcome run_trial(const Dataset& d, const std::vector<Stage>& stages, Loss loss, double delta, double rho,
+TrialOutcome run_trial(const Dataset& d, const std::vector<Stage>& stages, Loss loss, const Problem& problem,
                        const TrainOptions& train) {
   const Eigen::Index N = d.X.cols();
+  const Geometry geo = geometry(problem, static_cast<int>(N));
   TrialOutcome out;
   LinearModel model{Eigen::VectorXd::Zero(N), 0.0};
   Eigen::VectorXd targets = d.y_noisy, u;
@@ -87,10 +92,11 @@ TrialOutcome run_trial(const Dataset& d, const std::vector<Stage>& stages, Loss 
     StageOutcome so;
     so.fit = fit_linear(d.X, targets, Eigen::VectorXd(), loss, st.lam, st.bias == BiasPolicy::learn, model, u, train);
     if (t == 0) first_bias = model.B;
-    so.m = model.w.sum() / static_cast<double>(N);  // v . w / N with v = (1, ..., 1)
+    so.m = geo.mean.dot(model.w) / static_cast<double>(N);  // mu~ . w / N
     so.Q = model.w.squaredNorm() / static_cast<double>(N);
+    so.q = geo.sd.cwiseProduct(model.w).squaredNorm() / static_cast<double>(N);  // w^T Sigma w / N
     so.b = model.B;
-    so.eps = generalisation_error(so.m, so.b, so.Q, delta, rho);
+    so.eps = generalisation_error(so.m, so.b, so.q, problem.rho);
     const Eigen::VectorXd predicted = (u.array() > 0.0).cast<double>();
     so.train_error = fraction_differing(predicted, targets);
     so.targets_vs_true = fraction_differing(targets, d.y_true);
@@ -113,7 +119,7 @@ std::vector<TrialOutcome> simulate(const Problem& problem, const std::vector<Sta
 #pragma omp parallel for num_threads(workers) if (workers > 1) schedule(dynamic, 1)
   for (int k = 0; k < options.trials; ++k) {
     const Dataset d = draw_dataset(problem, options.N, options.seed, static_cast<std::uint64_t>(k));
-    trials[k] = run_trial(d, stages, loss, problem.delta, problem.rho, train);
+    trials[k] = run_trial(d, stages, loss, problem, train);
   }
   return trials;
 }

@@ -47,7 +47,7 @@ TheoryResult empty_result(int T, Method method) {
   TheoryResult r;
   r.method = to_string(method);
   for (Eigen::VectorXd* v : {&r.eps, &r.eps_error, &r.m, &r.b, &r.mh, &r.conditioning}) v->setConstant(T, kNaN);
-  for (Eigen::MatrixXd* M : {&r.Q, &r.chi, &r.Qh, &r.chih}) M->setConstant(T, T, kNaN);
+  for (Eigen::MatrixXd* M : {&r.Q, &r.q, &r.chi, &r.Qh, &r.chih}) M->setConstant(T, T, kNaN);
   r.iterations.assign(T, 0);
   r.residual.assign(T, kNaN);
   r.converged.assign(T, false);
@@ -67,7 +67,7 @@ void record_constant(const Problem& p, int t, int sign, TheoryResult& res) {
   res.eps[t] = sign > 0 ? 1.0 - p.rho : p.rho;
   res.eps_error[t] = 0.0;
   res.m[t] = 0.0;
-  res.Q(t, t) = 0.0;
+  res.Q(t, t) = res.q(t, t) = 0.0;
   res.b[t] = sign > 0 ? INFINITY : -INFINITY;
   res.collapsed[t] = res.converged[t] = true;
   res.residual[t] = 0.0;
@@ -186,18 +186,22 @@ class StageByStage {
     return res_.converged[t] ? field : std::nullopt;
   }
 
+  // chi, Qh and chih are reported in theory.md's isotropic units: with the spectrum's mean eigenvalue in the
+  // place of delta (chi = V / delta, Qh = delta Qh of the covariance convention).
   void record(int t) {
     const Saddle& sd = saddle_;
+    const double s = sd.ridge.groups().mean_sigma;
     res_.eps[t] = sd.eps(t);
-    res_.m[t] = sd.m[t];
+    res_.m[t] = sd.ridge.m[t];
     res_.b[t] = sd.b[t];
     res_.mh[t] = sd.mh[t];
     res_.conditioning[t] = sd.conditioning(t);
     for (int k = 0; k <= t; ++k) {
-      res_.Q(k, t) = res_.Q(t, k) = sd.Q(k, t);
-      res_.chi(k, t) = sd.chi(k, t);
-      res_.Qh(k, t) = sd.Qh(k, t);
-      res_.chih(k, t) = sd.chih(k, t);
+      res_.Q(k, t) = res_.Q(t, k) = sd.ridge.Q(k, t);
+      res_.q(k, t) = res_.q(t, k) = sd.ridge.q(k, t);
+      res_.chi(k, t) = sd.ridge.V(k, t) / s;
+      res_.Qh(k, t) = s * sd.Qh(k, t);
+      res_.chih(k, t) = s * sd.chih(k, t);
     }
   }
 
@@ -228,7 +232,8 @@ TheoryResult average(const std::vector<TheoryResult>& reps) {
   };
   mean(&TheoryResult::eps), mean(&TheoryResult::m), mean(&TheoryResult::b), mean(&TheoryResult::mh);
   mean(&TheoryResult::conditioning);
-  mean(&TheoryResult::Q), mean(&TheoryResult::chi), mean(&TheoryResult::Qh), mean(&TheoryResult::chih);
+  mean(&TheoryResult::Q), mean(&TheoryResult::q), mean(&TheoryResult::chi), mean(&TheoryResult::Qh);
+  mean(&TheoryResult::chih);
   for (Eigen::Index t = 0; t < out.eps.size(); ++t) {
     double ss = 0.0;
     for (const TheoryResult& r : reps) ss += (r.eps[t] - out.eps[t]) * (r.eps[t] - out.eps[t]);

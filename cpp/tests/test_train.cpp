@@ -73,7 +73,7 @@ TEST_CASE("bad simulation sizes are refused before anything is allocated") {
 }
 
 TEST_CASE("a vanishing weight vector gives the constant classifier's error, not NaN") {
-  CHECK(generalisation_error(0.0, -0.2, 0.0, 0.5, 0.3) == doctest::Approx(0.3));  // predicts -1
-  CHECK(generalisation_error(0.0, 0.2, 0.0, 0.5, 0.3) == doctest::Approx(0.7));   // predicts +1
-  CHECK(generalisation_error(0.1, 0.0, 0.0, 0.5, 0.3) == doctest::Approx(0.0));   // separates perfectly
+  CHECK(generalisation_error(0.0, -0.2, 0.0, 0.3) == doctest::Approx(0.3));  // predicts -1
+  CHECK(generalisation_error(0.0, 0.2, 0.0, 0.3) == doctest::Approx(0.7));   // predicts +1
+  CHECK(generalisation_error(0.1, 0.0, 0.0, 0.3) == doctest::Approx(0.0));   // separates perfectly
 }

@@ -15,23 +15,44 @@ using namespace nb::literals;
 using namespace sdgmm;
 
 NB_MODULE(_core, mod) {
+  nb::class_<Spectrum>(mod, "Spectrum")
+      .def(
+          "__init__",
+          [](Spectrum* self, std::vector<double> eigenvalues, std::vector<double> mean) {
+            Spectrum s{std::move(eigenvalues), std::move(mean)};
+            validate_spectrum(s);
+            new (self) Spectrum(std::move(s));
+          },
+          "eigenvalues"_a, "mean"_a)
+      .def_prop_ro("eigenvalues",
+                   [](const Spectrum& s) {
+                     return Eigen::VectorXd(Eigen::Map<const Eigen::VectorXd>(
+                         s.eigenvalues.data(), static_cast<Eigen::Index>(s.eigenvalues.size())));
+                   })
+      .def_prop_ro("mean", [](const Spectrum& s) {
+        return Eigen::VectorXd(
+            Eigen::Map<const Eigen::VectorXd>(s.mean.data(), static_cast<Eigen::Index>(s.mean.size())));
+      });
+
   nb::class_<Problem>(mod, "Problem")
       .def(
           "__init__",
           [](Problem* self, double alpha, double delta, double rho, double theta, std::optional<double> theta_plus,
-             std::optional<double> theta_minus) {
-            Problem p{alpha, delta, rho, theta, theta_plus, theta_minus};
+             std::optional<double> theta_minus, std::optional<Spectrum> spectrum) {
+            Problem p{alpha, delta, rho, theta, theta_plus, theta_minus, std::move(spectrum)};
             validate(p);
-            new (self) Problem(p);
+            new (self) Problem(std::move(p));
           },
           "alpha"_a = Problem{}.alpha, "delta"_a = Problem{}.delta, "rho"_a = Problem{}.rho,
-          "theta"_a = Problem{}.theta, "theta_plus"_a = nb::none(), "theta_minus"_a = nb::none())
+          "theta"_a = Problem{}.theta, "theta_plus"_a = nb::none(), "theta_minus"_a = nb::none(),
+          "spectrum"_a = nb::none())
       .def_ro("alpha", &Problem::alpha)
       .def_ro("delta", &Problem::delta)
       .def_ro("rho", &Problem::rho)
       .def_ro("theta", &Problem::theta)
       .def_ro("theta_plus", &Problem::theta_plus)
-      .def_ro("theta_minus", &Problem::theta_minus);
+      .def_ro("theta_minus", &Problem::theta_minus)
+      .def_ro("spectrum", &Problem::spectrum);
 
   nb::class_<Stage>(mod, "Stage")
       .def(
@@ -56,6 +77,7 @@ NB_MODULE(_core, mod) {
       .def_ro("mh", &TheoryResult::mh)
       .def_ro("conditioning", &TheoryResult::conditioning)
       .def_ro("Q", &TheoryResult::Q)
+      .def_ro("q", &TheoryResult::q)
       .def_ro("chi", &TheoryResult::chi)
       .def_ro("Qh", &TheoryResult::Qh)
       .def_ro("chih", &TheoryResult::chih)
@@ -113,6 +135,7 @@ NB_MODULE(_core, mod) {
       .def_ro("eps", &StageOutcome::eps)
       .def_ro("m", &StageOutcome::m)
       .def_ro("Q", &StageOutcome::Q)
+      .def_ro("q", &StageOutcome::q)
       .def_ro("b", &StageOutcome::b)
       .def_ro("train_error", &StageOutcome::train_error)
       .def_ro("targets_vs_true", &StageOutcome::targets_vs_true)

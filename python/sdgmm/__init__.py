@@ -1,6 +1,6 @@
 """sdgmm: exact theory and practice of multi-stage self-distillation on a noisy Gaussian mixture."""
 
-from sdgmm._model import Problem, Stage, make_stages
+from sdgmm._model import Problem, Spectrum, Stage, make_stages
 from sdgmm.errors import ConvergenceError
 from sdgmm.optimize import OptimizeResult, curve, optimize
 from sdgmm.simulate import SimulationResult, compare, simulate
@@ -28,6 +28,7 @@ __all__ = [
     "Problem",
     "SelfDistillationClassifier",
     "SimulationResult",
+    "Spectrum",
     "Stage",
     "TheoryResult",
     "__version__",

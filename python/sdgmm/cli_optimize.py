@@ -10,6 +10,7 @@ import os
 import sys
 import time
 
+from sdgmm._model import problem_dict
 from sdgmm.cli import (
     _C_INT,
     EXIT_OK,
@@ -218,8 +219,7 @@ def _floats(values) -> list:
 def _optimize_dict(res, args) -> dict:
     p = res.problem
     return {
-        "problem": {"alpha": p.alpha, "delta": p.delta, "rho": p.rho, "theta": p.theta,
-                    "theta_plus": p.theta_plus, "theta_minus": p.theta_minus},
+        "problem": problem_dict(p),
         "loss": res.loss, "labels": res.labels, "bias": res.bias,
         "bounds": {"lam": list(args.lam_bounds), "beta": list(args.beta_bounds)},
         "restarts": args.restarts, "seed": args.seed, "gain_tol": res.gain_tol,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sdgmm import _core
-from sdgmm._model import checked, make_stages  # noqa: F401  (re-exported here for the modules that import it from theory)
+from sdgmm._model import checked, make_stages, problem_dict  # noqa: F401  (re-exported here for the modules that import it from theory)
 from sdgmm._params import BIASES, LOSSES, METHODS, c_int, integer, real  # noqa: F401
 from sdgmm.errors import ConvergenceError
 
@@ -44,6 +44,7 @@ class TheoryResult:
     b: np.ndarray
     mh: np.ndarray
     Q: np.ndarray
+    q: np.ndarray  # w_k^T Sigma w_t / N: the covariance of the stages' test fields (delta Q when isotropic)
     chi: np.ndarray
     Qh: np.ndarray
     chih: np.ndarray
@@ -92,14 +93,7 @@ class TheoryResult:
         """Plain-Python dict (JSON-serialisable) with the problem, settings and all arrays; inf and NaN stay floats."""
         p = self.problem
         return {
-            "problem": {
-                "alpha": p.alpha,
-                "delta": p.delta,
-                "rho": p.rho,
-                "theta": p.theta,
-                "theta_plus": p.theta_plus,
-                "theta_minus": p.theta_minus,
-            },
+            "problem": problem_dict(p),
             "loss": self.loss,
             "method": self.method,
             "stages": [
@@ -107,7 +101,7 @@ class TheoryResult:
                 for s in self.stages
             ],
             **{k: _jsonable(getattr(self, k))
-               for k in ("eps", "eps_error", "m", "b", "mh", "Q", "chi", "Qh", "chih", "conditioning")},
+               for k in ("eps", "eps_error", "m", "b", "mh", "Q", "q", "chi", "Qh", "chih", "conditioning")},
             "iterations": [int(v) for v in self.iterations],
             "residual": _jsonable(self.residual),
             "converged": [bool(v) for v in self.converged],
@@ -185,6 +179,7 @@ def theory(
         b=np.asarray(core.b),
         mh=np.asarray(core.mh),
         Q=np.asarray(core.Q),
+        q=np.asarray(core.q),
         chi=np.asarray(core.chi),
         Qh=np.asarray(core.Qh),
         chih=np.asarray(core.chih),

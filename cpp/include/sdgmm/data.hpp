@@ -12,8 +12,17 @@ namespace sdgmm {
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using RowMatrixRef = Eigen::Ref<const RowMatrix>;  // a view: NumPy C-order arrays pass without a copy
 
-// x_mu = s_mu v / sqrt(N) + sqrt(delta) zeta_mu with v = (1, ..., 1); labels flipped with the
-// problem's (class-conditional) rates. Rows are samples.
+// The mixture in the coordinates the simulator draws in (Sigma's eigenbasis; the ridge problem is rotation
+// invariant): coordinate j has class mean s mean_j / sqrt(N) and noise standard deviation sd_j. Isotropic:
+// mean_j = 1, sd_j = sqrt(delta); with a spectrum: mean_j = mu~_j, sd_j = sqrt(sigma_j).
+struct Geometry {
+  Eigen::VectorXd mean, sd;
+};
+// Throws std::invalid_argument when a spectrum's dimension is not N.
+Geometry geometry(const Problem& problem, int N);
+
+// x_mu = s_mu mean / sqrt(N) + sd * zeta_mu (per coordinate); labels flipped with the problem's
+// (class-conditional) rates. Rows are samples.
 struct Dataset {
   RowMatrix X;              // M x N
   Eigen::VectorXd s;        // true class, +1 / -1

@@ -11,16 +11,26 @@
 
 namespace sdgmm {
 
+// A covariance Sigma = U diag(sigma) U^T shared by both classes and the class-mean vector in its eigenbasis,
+// mu~ = U^T mu (theory.md section 6): the data model x = s mu / sqrt(N) + Sigma^{1/2} zeta in dimension
+// N = eigenvalues.size(). The isotropic model is sigma_i = delta, mu~_i = 1.
+struct Spectrum {
+  std::vector<double> eigenvalues;  // sigma_i >= 0
+  std::vector<double> mean;         // mu~_i
+};
+
 // Data model: x = s v / sqrt(N) + sqrt(delta) zeta, P(s = +1) = rho, labels flipped with
-// probability theta (or theta_plus / theta_minus for true class +1 / -1). The defaults are the paper's
-// main setting, and the defaults of the Python API and the CLI.
+// probability theta (or theta_plus / theta_minus for true class +1 / -1); with a spectrum, x = s mu /
+// sqrt(N) + Sigma^{1/2} zeta instead, and delta is not used. The defaults are the paper's main setting,
+// and the defaults of the Python API and the CLI.
 struct Problem {
   double alpha = 2.0;                 // M / N
-  double delta = 0.5;                 // noise variance per coordinate
+  double delta = 0.5;                 // noise variance per coordinate (isotropic model)
   double rho = 0.5;                   // P(s = +1)
   double theta = 0.3;                 // symmetric label-flip rate
   std::optional<double> theta_plus;   // flip rate of true class +1 (default theta)
   std::optional<double> theta_minus;  // flip rate of true class -1 (default theta)
+  std::optional<Spectrum> spectrum;   // the general-covariance model instead of delta
 
   double flip_plus() const { return theta_plus.value_or(theta); }
   double flip_minus() const { return theta_minus.value_or(theta); }
@@ -57,6 +67,7 @@ struct LabelClass {
 std::array<LabelClass, 4> label_classes(const Problem& problem);
 
 void validate(const Problem& problem);
+void validate_spectrum(const Spectrum& spectrum);
 void validate(const std::vector<Stage>& stages);
 
 // The names of the enums, one mapping each way (Python and the CLI use the same words).

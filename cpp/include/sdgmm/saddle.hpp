@@ -1,7 +1,8 @@
-// The saddle-point equations of stage t (theory.md section 4), with the stages before it frozen: the
-// order parameters from the conjugates ("Order parameters of stage t"), and the conjugates from the
-// moments of the effective process ("Conjugates of stage t"). Stage t's unknowns are packed as
-// x = (mh_t, Qh_{1..t,t}, chih_{1..t,t}[, b_t if learned]).
+// The saddle-point equations of stage t (theory.md sections 4 and 6), with the stages before it frozen: the
+// order parameters from the conjugates (the ridge side, ridge.hpp), and the conjugates from the moments of
+// the effective process ("Conjugates of stage t"). Stage t's unknowns are packed as
+// x = (mh_t, Qh_{1..t,t}, chih_{1..t,t}[, b_t if learned]), conjugates of the covariance convention:
+// they multiply Sigma, so theory.md's isotropic Qh and chih are delta times them.
 #pragma once
 
 #include <Eigen/Dense>
@@ -10,6 +11,7 @@
 
 #include "sdgmm/effective.hpp"
 #include "sdgmm/problem.hpp"
+#include "sdgmm/ridge.hpp"
 
 namespace sdgmm {
 
@@ -31,15 +33,17 @@ class Saddle {
   // 1 / sin of the angle between stage t and the span of the stages before it.
   double conditioning(int t) const;
 
-  Eigen::MatrixXd Qh, chih, R, Q, chi, U;  // U: upper Cholesky factor of delta Q, frozen column by column
-  Eigen::VectorXd m, mh, b;
+  Eigen::MatrixXd Qh, chih, U;  // U: upper Cholesky factor of the field covariance, frozen column by column
+  Eigen::VectorXd mh, b;
+  Ridge ridge;  // m, Q, q, V
 
  private:
-  double ridge(int k) const;
+  double lam(int k) const;
   double bias_of(int t, const Eigen::VectorXd& x) const;
 
   const Problem& p_;
   const std::vector<Stage>& st_;
+  std::vector<double> lams_;
   bool reference_bias_;
 };
 

@@ -20,7 +20,7 @@ struct SimulationOptions {
 };
 
 struct StageOutcome {
-  double eps = 0, m = 0, Q = 0, b = 0;
+  double eps = 0, m = 0, Q = 0, q = 0, b = 0;  // q = w^T Sigma w / N, the test field's variance
   double train_error = 0;      // fraction of training points whose prediction 1{u > 0} differs from the stage's target
   double targets_vs_true = 0;  // fraction of the stage's targets (read as 1{y >= 1/2}) that differ from the true labels
   double targets_vs_noisy = 0;  // ... from the observed noisy labels
@@ -42,7 +42,7 @@ std::vector<TrialOutcome> simulate(const Problem& problem, const std::vector<Sta
                                    const SimulationOptions& options);
 
 // One trial (used by simulate and by tests that need the data of a trial).
-TrialOutcome run_trial(const Dataset& data, const std::vector<Stage>& stages, Loss loss, double delta, double rho,
+TrialOutcome run_trial(const Dataset& data, const std::vector<Stage>& stages, Loss loss, const Problem& problem,
                        const TrainOptions& train);
 
 }  // namespace sdgmm

@@ -26,10 +26,12 @@ struct TheoryOptions {
 struct TheoryResult {
   std::string method;
   Eigen::VectorXd eps, eps_error, m, b, mh;
-  // 1 / sin of the angle between stage t and the span of the stages before it, sqrt(delta Q_tt) /
-  // U_tt: integration errors in the conjugates are amplified by about this factor.
+  // 1 / sin of the angle between stage t and the span of the stages before it, sqrt(q_tt) / U_tt:
+  // integration errors in the conjugates are amplified by about this factor.
   Eigen::VectorXd conditioning;
-  Eigen::MatrixXd Q, chi, Qh, chih;
+  // Q = w_k . w_t / N; q = w_k^T Sigma w_t / N, the covariance of the fields (delta Q when isotropic).
+  // chi, Qh, chih in theory.md's isotropic units, the spectrum's mean eigenvalue in the place of delta.
+  Eigen::MatrixXd Q, q, chi, Qh, chih;
   std::vector<int> iterations;
   std::vector<double> residual;
   std::vector<bool> converged;  // a stage whose fixed point failed, and all after it, are NaN
