@@ -82,3 +82,18 @@ def test_limit_matches_simulation_at_large_lam():
     sim = sdgmm.simulate(P, stages, N=2000, trials=8, seed=3)
     print(f"\ntheory {th}\nsim    {sim.eps}\nse     {sim.eps_se}")
     assert np.all(np.abs(sim.eps - th) <= 3 * sim.eps_se + 3e-3)
+
+
+def test_soft_stage_after_a_nearly_limit_stage_converges_to_the_limit():
+    # Square loss, lam_1 from 1e3 to 1e7 then lam_2 = inf, beta = 0.0277: stage 2's targets deviate from 1/2 by
+    # ~1e-8 and its conjugates span 14 decades. Each converges relative to its own size now; an absolute 1e-13
+    # left chih_22 30% off, and eps_2 read 0.1742, 0.1909, 0.2118 at lam_1 = 7.9e5, 1e6, 1e7 (the optimiser
+    # took 0.1742 for an optimum). It approaches the limit 0.18135636 like 1 / lam_1.
+    problem = sdgmm.Problem(alpha=1.0, delta=0.5, rho=0.5, theta=0.3)
+    limit = sdgmm.theory(problem, sdgmm.make_stages([math.inf, math.inf], [0.0277]), "square").eps[-1]
+    gaps = []
+    for lam1 in (1e3, 1e4, 1e5, 7.9e5, 1e6, 1e7):
+        eps = sdgmm.theory(problem, sdgmm.make_stages([lam1, math.inf], [0.0277]), "square").eps[-1]
+        gaps.append(abs(eps - limit))
+        assert gaps[-1] <= 3e-2 / lam1 + 1e-9, lam1
+    assert limit == pytest.approx(0.18135636, abs=1e-8)

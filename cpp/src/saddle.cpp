@@ -103,6 +103,28 @@ Eigen::VectorXd Saddle::next_x(int t, const StageMoments& mo, const Eigen::Vecto
   return y;
 }
 
+double Saddle::target_scale(int t) const {
+  // Soft targets built from logits of size L deviate from 1/2 by about beta L; below 1e-3 that size is what
+  // the stage's conjugates scale with. Hard targets and stage 1's labels deviate by 1/2.
+  constexpr double kTiny = 1e-3;
+  if (t == 0 || st_[t].targets == Targets::hard) return 1.0;
+  const double logit = std::sqrt(std::max(ridge.q(t - 1, t - 1), 0.0) + ridge.m[t - 1] * ridge.m[t - 1] +
+                                 (std::isfinite(b[t - 1]) ? b[t - 1] * b[t - 1] : 0.0));
+  const double kappa = *st_[t].beta * logit;
+  return kappa < kTiny ? kappa : 1.0;
+}
+
+Eigen::VectorXd Saddle::units(int t, const Eigen::VectorXd& x) const {
+  const double kt = target_scale(t);
+  Eigen::VectorXd u = Eigen::VectorXd::Ones(x.size());
+  u[0] = kt;
+  for (int k = 0; k <= t; ++k) u[2 + t + k] = kt * target_scale(k);
+  // A limit stage's bias update is exact, so it converges relative to the stage's own size; at finite lam the
+  // update divides E[z] by E[dz/dh] ~ 1/lam, which leaves ~1e-16 of absolute noise: there it counts absolutely.
+  if (learns_bias(t) && st_[t].is_limit()) u[x.size() - 1] = kt;
+  return u;
+}
+
 double Saddle::eps(int t) const { return generalisation_error(ridge.m[t], b[t], ridge.q(t, t), p_.rho); }
 
 double Saddle::conditioning(int t) const { return std::sqrt(ridge.q(t, t)) / U(t, t); }

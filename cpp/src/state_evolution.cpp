@@ -178,7 +178,8 @@ class StageByStage {
       return saddle_.next_x(t, stage_moments(outer_, *field, loss_, integ_, samples_, stein, guess), x, stein);
     };
     Eigen::VectorXd x = saddle_.initial_x(t);
-    const FixedPointReport rep = solve_fixed_point(G, x, fp_);
+    const FixedPointUnits units = [&](const Eigen::VectorXd& at) { return saddle_.units(t, at); };
+    const FixedPointReport rep = solve_fixed_point(G, x, fp_, units);
     auto field = saddle_.set_stage(t, x);
     res_.iterations[t] = rep.iterations;
     res_.residual[t] = rep.residual;

@@ -1,8 +1,8 @@
 """One source of truth: the vocabularies, the paper's setting and the validators every module shares.
 
 The paper's main setting is the C++ ``Problem``'s defaults (``cpp/include/sdgmm/problem.hpp``), read here
-once. Validators raise ``TypeError`` for a value of the wrong kind and ``ValueError`` for one out of range,
-each naming the parameter first.
+once. Validators raise ``TypeError`` for a value of the wrong kind (a string for a number) and ``ValueError`` for
+one out of range (integers: any non-integer), each naming the parameter first.
 """
 
 from __future__ import annotations
@@ -33,10 +33,9 @@ def optional_real(name: str, value) -> float | None:
 
 
 def integer(name: str, value, low: int, high: int = 2**31 - 1) -> int:
-    """An integer in [low, high] (not a bool, not a float that happens to be whole)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer (got {value!r})")
-    if not low <= value <= high:
+    """An integer in [low, high] (not a bool, not a float that happens to be whole): ValueError otherwise, since
+    a count given as 2.5 or True is a wrong value of the count."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
         raise ValueError(f"{name} must be an integer in [{low}, {high}] (got {value!r})")
     return int(value)
 

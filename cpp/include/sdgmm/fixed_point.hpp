@@ -10,7 +10,7 @@
 namespace sdgmm {
 
 struct FixedPointOptions {
-  double tol = 1e-13;  // on max_i |G_i(x) - x_i| / max(1, |x_i|)
+  double tol = 1e-13;  // on max_i |G_i(x) - x_i| / max(unit_i, |x_i|) (see FixedPointUnits)
   int max_iter = 1000;
   int anderson_depth = 6;  // 0: plain damped iteration
   double damping = 0.0;    // weight of the old iterate in damped steps: x <- d x + (1 - d) G(x)
@@ -28,8 +28,12 @@ struct FixedPointReport {
 };
 
 using FixedPointMap = std::function<std::optional<Eigen::VectorXd>(const Eigen::VectorXd&)>;
+// The natural size of each component at x, below which its residual counts absolutely: the residual is
+// relative for components larger than their unit. Called right after G(x). Empty: every unit is 1.
+using FixedPointUnits = std::function<Eigen::VectorXd(const Eigen::VectorXd&)>;
 
 // Iterates from x (updated in place to the last accepted iterate).
-FixedPointReport solve_fixed_point(const FixedPointMap& G, Eigen::VectorXd& x, const FixedPointOptions& opt);
+FixedPointReport solve_fixed_point(const FixedPointMap& G, Eigen::VectorXd& x, const FixedPointOptions& opt,
+                                   const FixedPointUnits& units = {});
 
 }  // namespace sdgmm

@@ -29,6 +29,10 @@ class Saddle {
   // The conjugates (and bias) that the moments of stage t's effective process give. `field_basis`: the
   // moments hold E[dz/dg] (Stein's lemma, no division by U) instead of E[z xi].
   Eigen::VectorXd next_x(int t, const StageMoments& moments, const Eigen::VectorXd& x, bool field_basis) const;
+  // The natural size of each unknown of stage t (FixedPointUnits). Stage t's soft targets deviate from 1/2 by
+  // kappa_t (target_scale), and mh_t, chih_kt and a limit stage's bias scale with kappa_t (kappa_k kappa_t): after
+  // a nearly-limit stage kappa is 1e-8, and an absolute tolerance left chih_tt 30% off. Qh does not scale.
+  Eigen::VectorXd units(int t, const Eigen::VectorXd& x) const;
   double eps(int t) const;
   // 1 / sin of the angle between stage t and the span of the stages before it.
   double conditioning(int t) const;
@@ -39,6 +43,7 @@ class Saddle {
 
  private:
   double lam(int k) const;
+  double target_scale(int t) const;
   double bias_of(int t, const Eigen::VectorXd& x) const;
 
   const Problem& p_;
