@@ -14,13 +14,14 @@ double scaled_residual(const Eigen::VectorXd& x, const Eigen::VectorXd& f, const
   return std::isfinite(r) ? r : INFINITY;
 }
 
-// Rounding noise of G at x: how far G moves when x moves by a few ulps. Nearly collinear stages
-// make the conjugates cancel catastrophically (Qh_{t-1,t} ~ -Qh_tt), and then no iteration can
-// get the residual below this floor.
+// Rounding noise of G at x: how far G moves when x moves by a few ulps of its size (or of its unit, for a
+// component near 0, such as a bias of 0 whose rounding noise moves every other unknown). Nearly collinear
+// stages make the conjugates cancel catastrophically (Qh_{t-1,t} ~ -Qh_tt), and then no iteration can get
+// the residual below this floor.
 double noise_floor(const FixedPointMap& G, const Eigen::VectorXd& x, const Eigen::VectorXd& gx,
                    const Eigen::VectorXd& unit) {
   Eigen::VectorXd xp = x;
-  for (Eigen::Index i = 0; i < x.size(); ++i) xp[i] *= 1.0 + ((i % 2) ? 4e-16 : -4e-16);
+  for (Eigen::Index i = 0; i < x.size(); ++i) xp[i] += ((i % 2) ? 4e-16 : -4e-16) * std::max(std::abs(x[i]), unit[i]);
   const auto gp = G(xp);
   return gp ? scaled_residual(x, *gp - gx, unit) : INFINITY;
 }
@@ -43,6 +44,12 @@ FixedPointReport solve_fixed_point(const FixedPointMap& G, Eigen::VectorXd& x, c
   std::vector<Eigen::VectorXd> dX, dF;  // Anderson history of iterate and residual differences
   double best = steer;
   int since_best = 0;
+  // Once `steer` is within tol, a few more iterations may refine the small unknowns; beyond that, Anderson
+  // steps at the level of rounding noise only wander. The iterate with the lowest residual is returned.
+  constexpr int kRefine = 8;
+  int refining = 0;
+  Eigen::VectorXd x_best = x, f_best = f, unit_best = unit;
+  double res_best = rep.residual;
 
   while (rep.residual > opt.tol && rep.iterations < opt.max_iter) {
     ++rep.iterations;
@@ -76,12 +83,15 @@ FixedPointReport solve_fixed_point(const FixedPointMap& G, Eigen::VectorXd& x, c
     unit = unit_new;
     steer = steer_new;
     rep.residual = scaled_residual(x, f, unit);
+    if (rep.residual < res_best) x_best = x, f_best = f, unit_best = unit, res_best = rep.residual;
     // Stalled at a rounding floor (e.g. nearly collinear stages): stop and report, do not spin.
     if (steer < 0.5 * best)
       best = steer, since_best = 0;
     else if (++since_best >= opt.stall_iter)
       break;
+    if (steer <= opt.tol && ++refining > kRefine) break;
   }
+  x = x_best, f = f_best, unit = unit_best, rep.residual = res_best;
   rep.converged = rep.residual <= opt.tol;
   if (!rep.converged && std::isfinite(rep.residual)) {
     // Converged as far as rounding allows: the residual sits within the map's own noise.

@@ -15,6 +15,7 @@ Saddle::Saddle(const Problem& p, const std::vector<Stage>& stages, bool referenc
     : ridge(spectral_groups(p), static_cast<int>(stages.size())),
       p_(p),
       st_(stages),
+      scale_(ridge.groups().mean_sigma),
       reference_bias_(reference_bias_update) {
   const auto T = static_cast<Eigen::Index>(stages.size());
   for (Eigen::MatrixXd* M : {&Qh, &chih, &U}) M->setConstant(T, T, kNaN);
@@ -30,11 +31,11 @@ double Saddle::lam(int k) const { return st_[k].is_limit() ? 1.0 : st_[k].lam; }
 Eigen::VectorXd Saddle::initial_x(int t) const {
   Eigen::VectorXd x = Eigen::VectorXd::Zero(2 * t + 3 + (learns_bias(t) ? 1 : 0));
   if (t == 0) {
-    x[2] = lam(0) * lam(0) / ridge.groups().mean_sigma;  // a start at m = 0, Q = 1, chi = 1 / lam
-  } else {  // the previous stage's diagonal, uncorrelated with the earlier stages
+    x[2] = lam(0) * lam(0);  // chih = lam^2 (iterated units): a start at m = 0, Q = 1, chi = 1 / lam
+  } else {                   // the previous stage's diagonal, uncorrelated with the earlier stages
     x[0] = mh[t - 1];
-    x[1 + t] = Qh(t - 1, t - 1);
-    x[2 + 2 * t] = chih(t - 1, t - 1);
+    x[1 + t] = scale_ * Qh(t - 1, t - 1);
+    x[2 + 2 * t] = scale_ * chih(t - 1, t - 1);
   }
   if (learns_bias(t)) x[x.size() - 1] = t == 0 ? 0.0 : b[t - 1];
   return x;
@@ -42,7 +43,7 @@ Eigen::VectorXd Saddle::initial_x(int t) const {
 
 std::optional<StageField> Saddle::set_stage(int t, const Eigen::VectorXd& x) {
   mh[t] = x[0];
-  for (int k = 0; k <= t; ++k) Qh(k, t) = x[1 + k], chih(k, t) = x[2 + t + k];
+  for (int k = 0; k <= t; ++k) Qh(k, t) = x[1 + k] / scale_, chih(k, t) = x[2 + t + k] / scale_;
   b[t] = bias_of(t, x);
   if (!ridge.set_stage(t, mh[t], Qh, chih, lams_)) return std::nullopt;
   const Eigen::MatrixXd& q = ridge.q;
@@ -77,17 +78,17 @@ Eigen::VectorXd Saddle::next_x(int t, const StageMoments& mo, const Eigen::Vecto
     // Stein's lemma in the field basis g = U^T xi: U^{-1} E[z xi] = E[grad_g z], so
     // Qh_{l,t} = -(alpha / V_tt) E[dz_t / dg_l] with no division by U, which is nearly
     // singular when stages are nearly collinear and would amplify integration errors.
-    for (int l = 0; l <= t; ++l) y[1 + l] = -(a / Vt) * mo.dz_dg[l];
+    for (int l = 0; l <= t; ++l) y[1 + l] = -(a / Vt) * mo.dz_dg[l] * scale_;
   } else {
     // Qh_{1..t,t} = U^{-1} a with a_k = -(alpha / V_tt) E[z_t xi_k]: back substitution.
     for (int k = t; k >= 0; --k) {
-      double q = -(a / Vt) * mo.z_xi[k];
+      double q = -(a / Vt) * mo.z_xi[k] * scale_;
       for (int j = k + 1; j <= t; ++j) q -= U(k, j) * y[1 + j];
       y[1 + k] = q / U(k, k);
     }
   }
-  for (int k = 0; k < t; ++k) y[2 + t + k] = a / (Vt * ridge.V(k, k)) * mo.z_z[k];
-  y[2 + 2 * t] = a / (Vt * Vt) * mo.zz;
+  for (int k = 0; k < t; ++k) y[2 + t + k] = a / (Vt * ridge.V(k, k)) * mo.z_z[k] * scale_;
+  y[2 + 2 * t] = a / (Vt * Vt) * mo.zz * scale_;
   if (learns_bias(t) && st_[t].is_limit()) {
     // The limit's bias condition, the next order of E[loss'(y, u)] = 0 given E[y] = 1/2: the mean
     // training logit E[u] = E[h + z] vanishes. z does not depend on h, so this step is exact.
@@ -104,9 +105,9 @@ Eigen::VectorXd Saddle::next_x(int t, const StageMoments& mo, const Eigen::Vecto
 }
 
 double Saddle::target_scale(int t) const {
-  // Soft targets built from logits of size L deviate from 1/2 by about beta L; below 1e-3 that size is what
+  // Soft targets built from logits of size L deviate from 1/2 by about beta L; below 1e-6 that size is what
   // the stage's conjugates scale with. Hard targets and stage 1's labels deviate by 1/2.
-  constexpr double kTiny = 1e-3;
+  constexpr double kTiny = 1e-6;
   if (t == 0 || st_[t].targets == Targets::hard) return 1.0;
   const double logit = std::sqrt(std::max(ridge.q(t - 1, t - 1), 0.0) + ridge.m[t - 1] * ridge.m[t - 1] +
                                  (std::isfinite(b[t - 1]) ? b[t - 1] * b[t - 1] : 0.0));
@@ -118,7 +119,7 @@ Eigen::VectorXd Saddle::units(int t, const Eigen::VectorXd& x) const {
   const double kt = target_scale(t);
   Eigen::VectorXd u = Eigen::VectorXd::Ones(x.size());
   u[0] = kt;
-  for (int k = 0; k <= t; ++k) u[2 + t + k] = kt * target_scale(k);
+  for (int k = 0; k <= t; ++k) u[2 + t + k] = kt * target_scale(k) * scale_;
   // A limit stage's bias update is exact, so it converges relative to the stage's own size; at finite lam the
   // update divides E[z] by E[dz/dh] ~ 1/lam, which leaves ~1e-16 of absolute noise: there it counts absolutely.
   if (learns_bias(t) && st_[t].is_limit()) u[x.size() - 1] = kt;

@@ -1,8 +1,9 @@
 // The saddle-point equations of stage t (theory.md sections 4 and 6), with the stages before it frozen: the
 // order parameters from the conjugates (the ridge side, ridge.hpp), and the conjugates from the moments of
 // the effective process ("Conjugates of stage t"). Stage t's unknowns are packed as
-// x = (mh_t, Qh_{1..t,t}, chih_{1..t,t}[, b_t if learned]), conjugates of the covariance convention:
-// they multiply Sigma, so theory.md's isotropic Qh and chih are delta times them.
+// x = (mh_t, Qh_{1..t,t}, chih_{1..t,t}[, b_t if learned]). Qh and chih below are those of the covariance
+// convention (they multiply Sigma; theory.md's isotropic ones are delta times them); x holds them times the
+// mean eigenvalue, theory.md's units, so that the iteration's path is the isotropic engine's.
 #pragma once
 
 #include <Eigen/Dense>
@@ -49,6 +50,7 @@ class Saddle {
   const Problem& p_;
   const std::vector<Stage>& st_;
   std::vector<double> lams_;
+  double scale_;  // tr Sigma / N: the conjugates' unit in x
   bool reference_bias_;
 };
 
