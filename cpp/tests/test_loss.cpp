@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "sdgmm/fixed_point.hpp"
 #include "sdgmm/loss.hpp"
 
 using namespace sdgmm;
@@ -39,32 +38,6 @@ TEST_CASE("square prox is the closed form and the zero crossing is exact") {
     CHECK(std::abs(hl + LogisticLoss::prox(hl, y, 3.0, 0.1).z) < 1e-13);
     CHECK(std::abs(hs + SquareLoss::prox(hs, y, 3.0, 0.1).z) < 1e-15);
   }
-}
-
-TEST_CASE("Anderson acceleration solves a slow linear contraction; damping alone does not") {
-  Eigen::MatrixXd A(3, 3);
-  A << 0.99, 0.0, 0.0, 0.1, 0.5, 0.0, 0.0, 0.2, -0.9;
-  const Eigen::Vector3d c(1.0, -2.0, 0.5);
-  const Eigen::Vector3d exact = (Eigen::Matrix3d::Identity() - A).lu().solve(c);
-  const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> { return A * x + c; };
-  Eigen::VectorXd x = Eigen::Vector3d::Zero();
-  const FixedPointReport rep = solve_fixed_point(G, x, {.tol = 1e-12, .max_iter = 100});
-  CHECK(rep.converged);
-  CHECK(rep.iterations < 20);
-  CHECK((x - exact).norm() < 1e-10);
-  Eigen::VectorXd y = Eigen::Vector3d::Zero();
-  CHECK_FALSE(solve_fixed_point(G, y, {.tol = 1e-12, .max_iter = 100, .anderson_depth = 0}).converged);
-}
-
-TEST_CASE("a map that refuses points outside its domain is backed off, not crashed") {
-  // G(x) = sqrt(x) + 0.5 on x > 0 has the fixed point ((1 + sqrt(3)) / 2)^2.
-  const FixedPointMap G = [](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
-    if (x[0] <= 0.0) return std::nullopt;
-    return Eigen::VectorXd::Constant(1, std::sqrt(x[0]) + 0.5);
-  };
-  Eigen::VectorXd x = Eigen::VectorXd::Constant(1, 1e-3);
-  CHECK(solve_fixed_point(G, x, {}).converged);
-  CHECK(x[0] == doctest::Approx(std::pow((1 + std::sqrt(3.0)) / 2, 2)).epsilon(1e-10));
 }
 
 TEST_CASE("change(y, u, du) is value(y, u + du) - value(y, u) without its cancellation") {

@@ -1,28 +1,15 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
 #include "sdgmm/data.hpp"
-#include "sdgmm/error.hpp"
 #include "sdgmm/loss.hpp"
-#include "sdgmm/simulate.hpp"
 #include "sdgmm/train.hpp"
 
 using namespace sdgmm;
 
 namespace {
 const Problem kProblem{.alpha = 2.0, .delta = 0.5, .rho = 0.4, .theta = 0.2};
-}
-
-TEST_CASE("a trial's data depend only on (seed, trial)") {
-  const Dataset a = draw_dataset(kProblem, 50, 7, 3), b = draw_dataset(kProblem, 50, 7, 3);
-  const Dataset c = draw_dataset(kProblem, 50, 7, 4);
-  CHECK(a.X.rows() == 100);
-  CHECK(a.X == b.X);
-  CHECK(a.y_noisy == b.y_noisy);
-  CHECK((a.X - c.X).norm() > 1.0);
 }
 
 TEST_CASE("logistic fit satisfies the KKT conditions to the tolerance") {
@@ -54,26 +41,4 @@ TEST_CASE("square fit equals the solution of its normal equations") {
   const Eigen::VectorXd theta = H.ldlt().solve(A.transpose() * (y.array() - 0.5).matrix());
   CHECK((theta.head(60) - model.w).norm() < 1e-10 * theta.norm());
   CHECK(std::abs(theta[60] - model.B) < 1e-10);
-}
-
-TEST_CASE("bad simulation sizes are refused before anything is allocated") {
-  auto message = [](const SimulationOptions& o) {
-    try {
-      validate(kProblem, o);
-    } catch (const std::invalid_argument& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
-  CHECK(message({.N = 0}).rfind("N", 0) == 0);
-  CHECK(message({.N = 10, .trials = 0}).rfind("trials", 0) == 0);
-  const std::string huge = message({.N = 1000000, .trials = 2});
-  CHECK(huge.rfind("N", 0) == 0);
-  CHECK(huge.find("bytes") != std::string::npos);
-}
-
-TEST_CASE("a vanishing weight vector gives the constant classifier's error, not NaN") {
-  CHECK(generalisation_error(0.0, -0.2, 0.0, 0.3) == doctest::Approx(0.3));  // predicts -1
-  CHECK(generalisation_error(0.0, 0.2, 0.0, 0.3) == doctest::Approx(0.7));   // predicts +1
-  CHECK(generalisation_error(0.1, 0.0, 0.0, 0.3) == doctest::Approx(0.0));   // separates perfectly
 }

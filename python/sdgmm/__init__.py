@@ -1,43 +1,27 @@
-"""sdgmm: exact theory and practice of multi-stage self-distillation on a noisy Gaussian mixture."""
+"""sdgmm: exact theory and practice of multi-stage self-distillation on a noisy Gaussian mixture.
+
+This module only re-exports the public API; each name lives in the module that builds it."""
+
+import importlib
 
 from sdgmm._model import Problem, Spectrum, Stage, make_stages
+from sdgmm._simulate import SimulationResult, compare, simulate
+from sdgmm._theory import TheoryResult, theory
+from sdgmm._version import __version__
 from sdgmm.errors import ConvergenceError
-from sdgmm.optimize import OptimizeResult, curve, optimize
-from sdgmm.simulate import SimulationResult, compare, simulate
-from sdgmm.theory import TheoryResult, theory
+from sdgmm.optimal import OptimizeResult, curve, optimize, plot_curve
 
-# Real-data tools, imported on first use (they need scikit-learn): the estimator, the probe, fit_gmm.
-_LAZY = {"SelfDistillationClassifier": "sdgmm.estimator", "probe": "sdgmm.probe_runner",
-         "ProbeResult": "sdgmm.probe_runner", "fit_gmm": "sdgmm.gmm_fit", "GMMFit": "sdgmm.gmm_fit"}
+# The scikit-learn tools are imported on first use (scikit-learn alone takes about a second to import).
+_LAZY = {"SelfDistillationClassifier": "sdgmm.estimator", "probe": "sdgmm.realdata", "ProbeResult": "sdgmm.realdata",
+         "fit_gmm": "sdgmm.realdata", "GMMFit": "sdgmm.realdata"}
 
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'sdgmm' has no attribute {name!r}")
 
 
-__version__ = "0.1.0"
-__all__ = [
-    "ConvergenceError",
-    "GMMFit",
-    "OptimizeResult",
-    "ProbeResult",
-    "Problem",
-    "SelfDistillationClassifier",
-    "SimulationResult",
-    "Spectrum",
-    "Stage",
-    "TheoryResult",
-    "__version__",
-    "compare",
-    "curve",
-    "fit_gmm",
-    "make_stages",
-    "optimize",
-    "probe",
-    "simulate",
-    "theory",
-]
+__all__ = ["ConvergenceError", "GMMFit", "OptimizeResult", "ProbeResult", "Problem", "SelfDistillationClassifier",
+           "SimulationResult", "Spectrum", "Stage", "TheoryResult", "__version__", "compare", "curve", "fit_gmm",
+           "make_stages", "optimize", "plot_curve", "probe", "simulate", "theory"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdgmm import _core
+import sdgmm._core as _core
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from sdgmm import _core
+import sdgmm._core as _core
 from sdgmm._params import BIASES, PAPER_SETTING, choice, optional_real, real
 
 _S = PAPER_SETTING

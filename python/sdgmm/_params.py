@@ -10,12 +10,16 @@ from __future__ import annotations
 import math
 import numbers
 
-from sdgmm import _core
+import sdgmm._core as _core
 
 LOSSES = ("logistic", "square")
 LABELS = ("hard", "soft")
 BIASES = ("learn", "fix_first", "fixed")  # the engine's bias policies
 METHODS = ("auto", "tensor", "qmc", "mc")  # integration rules of the state evolution
+ON_NONCONVERGENCE = ("raise", "warn")
+FIT_BIASES = ("learn", "fix_first")  # the estimator's and the probe's bias policies
+NOISES = ("exact", "bernoulli")  # the probe's label-noise protocols
+SAMPLINGS = ("balanced", "stratified")  # the probe's training subsets
 
 _DEFAULT = _core.Problem()
 PAPER_SETTING = {name: getattr(_DEFAULT, name) for name in ("alpha", "delta", "rho", "theta")}
@@ -36,7 +40,8 @@ def integer(name: str, value, low: int, high: int = 2**31 - 1) -> int:
     """An integer in [low, high] (not a bool, not a float that happens to be whole): ValueError otherwise, since
     a count given as 2.5 or True is a wrong value of the count."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in [{low}, {high}] (got {value!r})")
+        span = f">= {low}" if high == 2**31 - 1 else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {span} (got {value!r})")
     return int(value)
 
 

@@ -26,10 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from sdgmm._linear import LinearFit, fit_linear
-
-LABELS = ("hard", "soft")
-BIASES = ("learn", "fix_first")
-LOSSES = ("logistic", "square")
+from sdgmm._params import FIT_BIASES, LABELS, LOSSES, choice, integer
 
 
 def _per_stage(value, count: int, name: str, first_stage: int = 1) -> np.ndarray:
@@ -167,14 +164,12 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
         return tags
 
     def _check_params(self):
-        for name, value, choices in (("labels", self.labels, LABELS), ("bias", self.bias, BIASES),
+        for name, value, choices in (("labels", self.labels, LABELS), ("bias", self.bias, FIT_BIASES),
                                      ("loss", self.loss, LOSSES)):
-            if value not in choices:
-                raise ValueError(f"{name} must be one of {choices} (got {value!r})")
+            choice(name, value, choices)
         for name, value, low in (("n_stages", self.n_stages, 1), ("max_iter", self.max_iter, 1),
                                  ("threads", self.threads, 0)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low} (got {value!r})")
+            integer(name, value, low)
         if not (isinstance(self.tol, numbers.Real) and 0 < self.tol < np.inf):
             raise ValueError(f"tol must be a finite number > 0 (got {self.tol!r})")
         if self.early_stopping and not (isinstance(self.validation_fraction, numbers.Real)

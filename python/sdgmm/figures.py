@@ -1,4 +1,4 @@
-"""The paper's figures (issue 4: F1-F5), each computed from the engine and written as PNG + CSV.
+"""The paper's figures F1-F5, each computed from the engine and written as PNG + CSV.
 
 Every figure is a function ``(out_dir, progress) -> list of written paths`` in ``FIGURES``; the CLI
 runs them as ``sdgmm figure NAME --out DIR``. The setting is the paper's main one (delta 0.5,
@@ -12,11 +12,12 @@ import os
 
 import numpy as np
 
-from sdgmm._model import Problem
+from sdgmm._model import Problem, make_stages
+from sdgmm._output import write_outputs
 from sdgmm._params import PAPER_SETTING
-from sdgmm.optimize import curve, optimize
-from sdgmm.simulate import simulate
-from sdgmm.theory import ACCURACY_WARNING, make_stages, theory
+from sdgmm._simulate import simulate
+from sdgmm._theory import ACCURACY_WARNING, theory
+from sdgmm.optimal import curve, optimize, plot_curve
 
 SETTING = {k: PAPER_SETTING[k] for k in ("delta", "rho", "theta")}
 ALPHAS = np.geomspace(0.1, 100, 20)
@@ -27,10 +28,7 @@ def _sd_label(T: int) -> str:
 
 
 def _save(fig, frame, out_dir: str, name: str) -> list[str]:
-    png, csv = os.path.join(out_dir, f"{name}.png"), os.path.join(out_dir, f"{name}.csv")
-    frame.to_csv(csv, index=False)
-    fig.savefig(png, dpi=120)
-    return [png, csv]
+    return write_outputs(fig, os.path.join(out_dir, f"{name}.png"), {os.path.join(out_dir, f"{name}.csv"): frame})
 
 
 def _figure(ncols: int):
@@ -53,12 +51,6 @@ def _accurate(df):
     return df[df["eps_error"] <= ACCURACY_WARNING]
 
 
-def _references(ax, df):
-    refs = df.drop_duplicates("alpha").sort_values("alpha")
-    ax.plot(refs["alpha"], refs["noiseless"], "k--", linewidth=1, label="noiseless 0-SD")
-    ax.plot(refs["alpha"], refs["bayes"], "--", color="gray", linewidth=1, label="Bayes (alpha->inf)")
-
-
 def f1_optimal_curves(out_dir, progress=None):
     """Optimal 0-SD, 1-SD, 2-SD and 5-SD error against alpha, hard labels, logistic and square loss."""
     import pandas as pd
@@ -69,11 +61,7 @@ def f1_optimal_curves(out_dir, progress=None):
         df = curve(ALPHAS, **SETTING, stage_counts=(1, 2, 3, 6), loss=loss, labels="hard", restarts=0,
                    progress=progress)
         frames.append(df.assign(loss=loss))
-        for T, part in _accurate(df).groupby("n_stages"):
-            ax.plot(part["alpha"], part["eps"], marker="o", markersize=3, label=_sd_label(T))
-        _references(ax, df)
-        ax.set_title(f"F1: optimal SD, hard labels, {loss} loss", fontsize="medium")
-        _log_alpha_axis(ax)
+        plot_curve(df, ax=ax, title=f"F1: optimal SD, hard labels, {loss} loss", max_error=ACCURACY_WARNING)
     return _save(fig, pd.concat(frames), out_dir, "F1_optimal_sd")
 
 
@@ -85,11 +73,8 @@ def f2_hard_vs_soft(out_dir, progress=None):
                             progress=progress).assign(labels=labels) for labels in ("hard", "soft")}
     fig, (ax, bx) = _figure(2)
     for labels, df in frames.items():
-        for T, part in _accurate(df).groupby("n_stages"):
-            ax.plot(part["alpha"], part["eps"], "-" if labels == "hard" else ":", marker="o", markersize=3,
-                    label=f"{_sd_label(T)} {labels}")
-    ax.set_title("F2a: optimal error, hard vs soft pseudo-labels", fontsize="medium")
-    _log_alpha_axis(ax)
+        plot_curve(df, ax=ax, title="F2a: optimal error, hard vs soft pseudo-labels", style="-" if labels == "hard"
+                   else ":", suffix=f" {labels}", references=False, max_error=ACCURACY_WARNING)
     soft = _accurate(frames["soft"][frames["soft"]["n_stages"] == 6])
     for t in range(2, 7):
         bx.plot(soft["alpha"], soft[f"beta_{t}"], marker="o", markersize=3, label=f"beta_{t}")
@@ -145,11 +130,9 @@ def f4_bias_fixing(out_dir, progress=None, rho=0.3, theta=0.2):
     fig, (ax, bx) = _figure(2)
     for df in frames:
         bias = df["bias"].iloc[0]
-        for T, part in _accurate(df).groupby("n_stages"):
-            ax.plot(part["alpha"], part["eps"], "-" if bias == "fix_first" else ":", marker="o", markersize=3,
-                    label=f"{_sd_label(T)}, bias {bias}")
-    ax.set_title(f"F4a: optimal hard-label SD, rho = {rho}, theta = {theta}", fontsize="medium")
-    _log_alpha_axis(ax)
+        plot_curve(df, ax=ax, title=f"F4a: optimal hard-label SD, rho = {rho}, theta = {theta}",
+                   style="-" if bias == "fix_first" else ":", suffix=f", bias {bias}", references=False,
+                   max_error=ACCURACY_WARNING)
     p = Problem(2.0, **setting)
     rows = []
     for bias in ("learn", "fix_first"):

@@ -6,7 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from sdgmm.progress import ProgressBar
+from sdgmm._progress import ProgressBar
 from sdgmm.sweep.spec import SweepSpec, chains, point_id
 from sdgmm.sweep.store import Store, check_writable, row_key
 from sdgmm.sweep.task import engine_version, run_point

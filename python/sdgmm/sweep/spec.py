@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sdgmm._params import PAPER_SETTING
+from sdgmm._model import Problem
+from sdgmm._params import BIASES, LABELS, LOSSES, PAPER_SETTING, integer
+from sdgmm.optimal import SEARCH_BIASES
 
 KINDS = ("theory", "optimize", "simulate")
 AXES = ("alpha", "delta", "rho", "theta", "stages", "loss", "labels", "bias")
@@ -97,11 +99,9 @@ def from_dict(raw: dict) -> SweepSpec:
     if not isinstance(store, str) or not store:
         raise ValueError(f"store must be the path of the result store (got {store!r})")
     chain = raw.get("chain", SETTINGS["chain"])
-    if isinstance(chain, bool) or not isinstance(chain, int) or chain < 1:
-        raise ValueError(f"chain must be an integer >= 1 (got {chain!r})")
+    integer("chain", chain, 1)
     workers = raw.get("workers", SETTINGS["workers"])
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be an integer >= 0 (got {workers!r})")
+    integer("workers", workers, 0)
     scheduler = raw.get("scheduler")
     if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
         raise ValueError(f"scheduler must be an address such as tcp://127.0.0.1:8786 (got {scheduler!r})")
@@ -125,10 +125,10 @@ def _job(kind: str, raw: dict) -> dict:
         job["beta"] = _positive_list("job.beta", job["beta"])
     if kind == "simulate":
         for name, low in (("N", 1), ("trials", 1), ("seed", 0)):
-            _check_int(f"job.{name}", job[name], low)
+            integer(f"job.{name}", job[name], low)
     if kind == "optimize":
-        _check_int("job.restarts", job["restarts"], 0)
-        _check_int("job.seed", job["seed"], 0)
+        integer("job.restarts", job["restarts"], 0)
+        integer("job.seed", job["seed"], 0)
         if isinstance(job["gain_tol"], bool) or not isinstance(job["gain_tol"], (int, float)) or not (
                 0 <= job["gain_tol"] < math.inf):
             raise ValueError(f"job.gain_tol must be a finite number >= 0 (got {job['gain_tol']!r})")
@@ -141,11 +141,6 @@ def _job(kind: str, raw: dict) -> dict:
                 raise ValueError(f"job.{name} must be [lower, upper] with 0 < lower < upper (got {job[name]!r})")
             job[name] = pair
     return job
-
-
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low} (got {value!r})")
 
 
 def _positive_list(name: str, value) -> list:
@@ -205,13 +200,10 @@ def _axes(kind: str, raw: dict, job: dict) -> dict:
 
 def _point(kind: str, axes: dict, job: dict) -> dict:
     """The full spec of one point, validated by building what the job will build."""
-    import sdgmm
-    from sdgmm.optimize import LABELS, SEARCH_BIASES
-    from sdgmm.theory import BIASES, LOSSES
 
     where = ", ".join(f"{k} = {axes[k]!r}" for k in AXES)
     try:
-        sdgmm.Problem(axes["alpha"], axes["delta"], rho=axes["rho"], theta=axes["theta"])
+        Problem(axes["alpha"], axes["delta"], rho=axes["rho"], theta=axes["theta"])
     except ValueError as e:
         raise ValueError(f"invalid point ({where}): {e}") from None
     for name, allowed in (("loss", LOSSES), ("labels", LABELS),

@@ -10,6 +10,14 @@ import socket
 import time
 import warnings
 
+import sdgmm._core as _core
+from sdgmm._model import Problem, make_stages
+from sdgmm._simulate import simulate
+from sdgmm._theory import theory
+from sdgmm._version import __version__
+from sdgmm.errors import ConvergenceError
+from sdgmm.optimal import next_start, optimize
+
 # Test hook: when set, every task run appends its point id to this file (counts recomputation).
 TASK_LOG_ENV = "SDGMM_SWEEP_TASK_LOG"
 
@@ -19,16 +27,13 @@ def engine_version() -> str:
     """sdgmm's version plus a hash of the compiled engine and of the package modules a job runs: this module
     (the job adapters) and every sdgmm module it imports, transitively. A rebuilt engine, a changed
     optimiser or a changed adapter never reuses old rows, while front-end edits (CLI, plots) keep them."""
-    import sdgmm
-    from sdgmm import _core
-
     digest = hashlib.sha256()
-    for path in [_core.__file__, *_job_modules(os.path.dirname(sdgmm.__file__))]:
+    for path in [_core.__file__, *_job_modules(os.path.dirname(os.path.dirname(__file__)))]:
         digest.update(os.path.basename(path).encode())
         with open(path, "rb") as fh:
             for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                 digest.update(block)
-    return f"{sdgmm.__version__}+{digest.hexdigest()[:16]}"
+    return f"{__version__}+{digest.hexdigest()[:16]}"
 
 
 def _job_modules(package: str, root: str = "sweep.task") -> list:
@@ -72,8 +77,6 @@ def run_point(point: dict, pid: str, previous: dict | None = None) -> dict:
     """Solve one point. `previous` is the output for the neighbouring smaller alpha of the same chain,
     whose optimum warm-starts the search. A state evolution that does not converge is a result (with
     its reason in `failure`), not an error: re-running would fail the same way."""
-    from sdgmm.errors import ConvergenceError
-
     log = os.environ.get(TASK_LOG_ENV)
     if log:
         with open(log, "a") as fh:
@@ -92,14 +95,10 @@ def run_point(point: dict, pid: str, previous: dict | None = None) -> dict:
 
 
 def _problem(point):
-    import sdgmm
-
-    return sdgmm.Problem(point["alpha"], point["delta"], rho=point["rho"], theta=point["theta"])
+    return Problem(point["alpha"], point["delta"], rho=point["rho"], theta=point["theta"])
 
 
 def _stages(point):
-    from sdgmm import make_stages
-
     return make_stages(point["lam"], point["beta"], hard=point["labels"] == "hard", bias=point["bias"])
 
 
@@ -115,16 +114,12 @@ def _per_stage(eps) -> dict:
 
 
 def _theory(point, _previous):
-    from sdgmm import theory
-
     r = theory(_problem(point), _stages(point), point["loss"], threads=1)
     return {**_per_stage(r.eps), "eps_error": float(max(r.eps_error)), "b_final": float(r.b[-1]),
             "m_final": float(r.m[-1])}
 
 
 def _simulate(point, _previous):
-    from sdgmm import simulate
-
     sim = simulate(_problem(point), _stages(point), point["loss"], N=point["N"], trials=point["trials"],
                    seed=point["seed"], threads=1)
     return {**_per_stage(sim.eps), **{f"eps_se_{t + 1}": float(s) for t, s in enumerate(sim.eps_se)}}
@@ -135,7 +130,6 @@ def _optimize(point, previous):
     stage count's optimum over the optimal 0-SD (T = 1)."""
     import numpy as np
 
-    from sdgmm.optimize import next_start, optimize
 
     T = point["stages"]
     counts = {"max_stages": T} if point["early_stopping"] else {"n_stages": T}

@@ -1,0 +1,191 @@
+"""State evolution of T-stage self-distillation (theory.md section 4), computed by the C++ core."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import sdgmm._core as _core
+from sdgmm._model import checked, problem_dict
+from sdgmm._params import LOSSES, METHODS, ON_NONCONVERGENCE, c_int, choice, integer, real
+from sdgmm.errors import ConvergenceError
+
+ACCURACY_WARNING = 1e-3  # an eps_error above this raises a RuntimeWarning
+
+
+@dataclass(frozen=True)
+class TheoryResult:
+    """Per-stage order parameters and generalisation errors of one state-evolution solve.
+
+    Vectors have one entry per stage; ``Q`` is symmetric, ``chi``, ``Qh`` and ``chih`` are filled
+    on and above the diagonal (entry [k, t] couples stage k <= t). ``eps_error`` estimates the
+    integration error of ``eps``: the change from a rule with one node fewer per coordinate (tensor), the standard error of
+    the replicates (qmc), or NaN (mc).
+
+    ``conditioning[t]`` is 1 / sin of the angle between stage t and the span of the earlier stages:
+    integration errors in the conjugates are amplified by about this much.
+
+    ``collapsed[t]`` marks the exact limit of a logistic stage that learns its bias on targets of a
+    single class: the bias diverges (b = -inf or +inf), w vanishes (m = Q = 0) and the stage
+    predicts that class everywhere, so eps = rho or 1 - rho.
+    """
+
+    problem: _core.Problem
+    stages: list
+    loss: str
+    method: str
+    eps: np.ndarray
+    eps_error: np.ndarray
+    m: np.ndarray
+    b: np.ndarray
+    mh: np.ndarray
+    Q: np.ndarray
+    q: np.ndarray  # w_k^T Sigma w_t / N: the covariance of the stages' test fields (delta Q when isotropic)
+    chi: np.ndarray
+    Qh: np.ndarray
+    chih: np.ndarray
+    iterations: np.ndarray
+    residual: np.ndarray
+    conditioning: np.ndarray
+    converged: np.ndarray
+    collapsed: np.ndarray
+    seconds: float = field(default=math.nan)
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.eps)
+
+    def rows(self) -> list[dict]:
+        """One dict per stage with its scalar fields."""
+        out = []
+        for t, st in enumerate(self.stages):
+            out.append(
+                {
+                    "stage": t + 1,
+                    "lam": st.lam,
+                    "beta": ("hard" if st.hard else st.beta) if t > 0 else None,
+                    "bias_policy": st.bias,
+                    "eps": self.eps[t],
+                    "eps_error": self.eps_error[t],
+                    "m": self.m[t],
+                    "b": self.b[t],
+                    "Q": self.Q[t, t],
+                    "conditioning": self.conditioning[t],
+                    "chi": self.chi[t, t],
+                    "iterations": int(self.iterations[t]),
+                    "residual": self.residual[t],
+                    "converged": bool(self.converged[t]),
+                    "collapsed": bool(self.collapsed[t]),
+                }
+            )
+        return out
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows())
+
+    def to_dict(self) -> dict:
+        """Plain-Python dict (JSON-serialisable) with the problem, settings and all arrays; inf and NaN stay floats."""
+        p = self.problem
+        return {
+            "problem": problem_dict(p),
+            "loss": self.loss,
+            "method": self.method,
+            "stages": [
+                {"lam": s.lam, "beta": s.beta, "hard": s.hard, "bias": s.bias, "bias_value": s.bias_value}
+                for s in self.stages
+            ],
+            **{k: _jsonable(getattr(self, k))
+               for k in ("eps", "eps_error", "m", "b", "mh", "Q", "q", "chi", "Qh", "chih", "conditioning")},
+            "iterations": [int(v) for v in self.iterations],
+            "residual": _jsonable(self.residual),
+            "converged": [bool(v) for v in self.converged],
+            "collapsed": [bool(v) for v in self.collapsed],
+            "seconds": self.seconds,
+        }
+
+
+def _jsonable(a):
+    """Nested lists of floats; inf and NaN stay floats (the CLI writes them as the JSON tokens Infinity, NaN)."""
+    return np.asarray(a, dtype=float).tolist()
+
+
+def theory(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, method: str = "auto",
+           gh_nodes: int = 0, qmc_gh_nodes: int = 10, split_nodes: int = 0, qmc_points: int = 1024,
+           qmc_replicates: int = 8, mc_samples: int = 10_000, seed: int = 1, prune: float = 1e-13, tol: float = 1e-13,
+           max_iter: int = 1000, estimate_error: bool = True, threads: int = 0,
+           on_nonconvergence: str = "raise") -> TheoryResult:
+    """Solve the state evolution of ``len(stages)``-stage self-distillation.
+
+    method: 'tensor' (Gauss-Hermite product rule, split at hard-label jumps), 'qmc' (scrambled
+        Sobol over the earlier stages' coordinates, moment-matched, ``qmc_replicates`` independent
+        scrambles), 'mc' (the reference: ``mc_samples`` common random numbers, damping 0.9,
+        tolerance 1e-7) or 'auto' (tensor up to T = 6 stages, 5 with hard labels; qmc beyond).
+    gh_nodes / split_nodes: tensor nodes per coordinate / per piece at a hard-label jump; 0 picks
+        them by T (16, 16, 16, 10, 8, 6 for T = 1..6; 16 up to T = 3, 12 at T = 4 and 8 at T = 5 with hard labels).
+    on_nonconvergence: 'raise' (ConvergenceError carrying the partial result) or 'warn'
+        (RuntimeWarning; the failed stage and those after it are NaN).
+    """
+    choice("loss", loss, LOSSES)
+    choice("on_nonconvergence", on_nonconvergence, ON_NONCONVERGENCE)
+    stages = checked(problem, stages)
+    options = _options(method=method, gh_nodes=gh_nodes, qmc_gh_nodes=qmc_gh_nodes, split_nodes=split_nodes,
+                       qmc_points=qmc_points, qmc_replicates=qmc_replicates, mc_samples=mc_samples, seed=seed,
+                       prune=prune, tol=tol, max_iter=max_iter, estimate_error=estimate_error, threads=threads)
+    start = time.perf_counter()
+    core = _core.solve_state_evolution(problem, stages, loss, options)
+    res = TheoryResult(problem=problem, stages=stages, loss=loss, method=core.method, seconds=time.perf_counter() - start,
+                       **{k: np.asarray(getattr(core, k)) for k in ARRAYS},
+                       iterations=np.asarray(core.iterations, dtype=int),
+                       converged=np.asarray(core.converged, dtype=bool),
+                       collapsed=np.asarray(core.collapsed, dtype=bool))
+    _report(res, tol, on_nonconvergence)
+    return res
+
+
+# The result arrays that cross from the engine as they are.
+ARRAYS = ("eps", "eps_error", "m", "b", "mh", "Q", "q", "chi", "Qh", "chih", "residual", "conditioning")
+
+
+def _options(*, method, gh_nodes, qmc_gh_nodes, split_nodes, qmc_points, qmc_replicates, mc_samples, seed, prune, tol,
+             max_iter, estimate_error, threads) -> _core.TheoryOptions:
+    """The engine's options, by field name; the engine checks what the values mean."""
+    options = _core.TheoryOptions()
+    options.method = choice("method", method, METHODS)
+    options.estimate_error, options.threads = bool(estimate_error), c_int("threads", threads)
+    integ = options.integration  # a copy: set its fields, then put it back
+    for name, value in (("gh_nodes", gh_nodes), ("qmc_gh_nodes", qmc_gh_nodes), ("split_nodes", split_nodes),
+                        ("qmc_points", qmc_points), ("qmc_replicates", qmc_replicates), ("mc_samples", mc_samples)):
+        setattr(integ, name, c_int(name, value))
+    integ.seed, integ.prune = integer("seed", seed, 0, 2**64 - 1), real("prune", prune)
+    options.integration = integ
+    fixed_point = options.fixed_point
+    fixed_point.tol, fixed_point.max_iter = real("tol", tol), c_int("max_iter", max_iter)
+    options.fixed_point = fixed_point
+    return options
+
+
+def _report(res: TheoryResult, tol: float, on_nonconvergence: str) -> None:
+    """The accuracy warning, and non-convergence as an error or a warning: never a silent number."""
+    worst = np.nanmax(res.eps_error) if np.isfinite(res.eps_error).any() else 0.0
+    if worst > ACCURACY_WARNING:
+        t = int(np.nanargmax(res.eps_error)) + 1
+        warnings.warn(
+            f"integration error estimate {worst:.1e} at stage {t} exceeds {ACCURACY_WARNING:g}: refine the rule "
+            "(more gh_nodes / qmc_points) or use method='tensor'; QMC loses accuracy when the stages are "
+            "nearly collinear (large lam)", RuntimeWarning, stacklevel=3)
+    if not res.converged.all():
+        t = int(np.argmin(res.converged)) + 1
+        msg = (
+            f"state evolution did not converge at stage {t} of {res.n_stages} "
+            f"(residual {res.residual[t - 1]:.2e} after {res.iterations[t - 1]} iterations, tol {tol:g})"
+        )
+        if on_nonconvergence == "raise":
+            raise ConvergenceError(msg, res)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)

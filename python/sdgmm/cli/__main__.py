@@ -1,0 +1,5 @@
+"""python -m sdgmm.cli"""
+
+from sdgmm.cli import main
+
+raise SystemExit(main())

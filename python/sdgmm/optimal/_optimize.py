@@ -1,0 +1,276 @@
+"""Optimally tuned self-distillation: per-stage lam_t (and beta_t) minimising the final error, and stage-count
+selection (early stopping)."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+import sdgmm._core as _core
+from sdgmm._params import LABELS, LOSSES, choice, integer
+from sdgmm._theory import ACCURACY_WARNING
+from sdgmm.errors import ConvergenceError
+from sdgmm.optimal._search import Search, final_evaluation, limit_first, local_search, search_accuracy
+
+DEFAULT_BOUNDS = {"lam": (1e-4, 1e3), "beta": (1e-2, 1e2), "bias": (-3.0, 3.0)}
+# 'tune': one bias value B for every stage (stage 1's bias fixed, and kept), searched with the lams.
+SEARCH_BIASES = ("learn", "fix_first", "tune")
+
+
+@dataclass(frozen=True)
+class StageCountOptimum:
+    """The optimum of T-stage SD: hyperparameters, every stage's eps there, and the search record."""
+
+    n_stages: int
+    lam: np.ndarray
+    beta: np.ndarray  # stages 2..T; inf for hard labels
+    eps: np.ndarray  # every stage's error at the optimum (default integration accuracy)
+    eps_error: np.ndarray
+    at_bound: tuple  # e.g. ("lam_1=upper",): optima on a bound of the search box
+    evaluations: int
+    seconds: float
+    converged: bool  # the local searches ended on their tolerances, not on their budget
+    bias_value: float = math.nan  # the tuned bias B (bias='tune'); NaN otherwise
+
+    @property
+    def eps_final(self) -> float:
+        return float(self.eps[-1])
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    problem: _core.Problem
+    loss: str
+    labels: str
+    bias: str
+    optima: list  # StageCountOptimum for T = 1, 2, ...
+    gain_tol: float
+    seconds: float = field(default=math.nan)
+    failure: str | None = None  # why the stage counts after the last optimum are missing, if they are
+
+    @property
+    def best(self) -> StageCountOptimum:
+        return min(self.optima, key=lambda o: o.eps_final)
+
+    @property
+    def best_n_stages(self) -> int:
+        """T*: the stage count with the lowest optimal error."""
+        return self.best.n_stages
+
+    def to_dataframe(self):
+        """One row per stage count: optimal final error and the optimal hyperparameters."""
+        import pandas as pd
+
+        width = max(o.n_stages for o in self.optima)
+        rows = []
+        for o in self.optima:
+            row = {"n_stages": o.n_stages, "eps": o.eps_final, "eps_error": float(o.eps_error[-1]),
+                   "evaluations": o.evaluations, "seconds": o.seconds, "converged": o.converged,
+                   "at_bound": ";".join(o.at_bound)}
+            if self.bias == "tune":
+                row["bias_value"] = o.bias_value
+            for t in range(width):
+                row[f"lam_{t + 1}"] = o.lam[t] if t < o.n_stages else np.nan
+            for t in range(1, width):
+                row[f"beta_{t + 1}"] = o.beta[t - 1] if t < o.n_stages else np.nan
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _check_bounds(bounds) -> dict:
+    merged = dict(DEFAULT_BOUNDS)
+    for name, pair in (bounds or {}).items():
+        if name not in merged:
+            raise ValueError(f"bounds has an unknown name {name!r}; use {sorted(merged)}")
+        try:
+            lo, hi = (float(v) for v in pair)
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds[{name!r}] must be a pair (lower, upper) of numbers (got {pair!r})") from None
+        if name == "bias" and not (-math.inf < lo < hi < math.inf):
+            raise ValueError(f"bounds['bias'] must satisfy lower < upper, both finite (got {pair!r})")
+        if name != "bias" and not (0 < lo < hi < math.inf):
+            raise ValueError(f"bounds[{name!r}] must satisfy 0 < lower < upper < inf (got {pair!r})")
+        merged[name] = (lo, hi)
+    return merged
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What the searches of every stage count share."""
+
+    problem: _core.Problem
+    loss: str
+    labels: str
+    bias: str
+    bounds: dict  # {"lam": (lo, hi), "beta": ..., "bias": ...}
+    restarts: int
+    max_evaluations: int
+    limits: bool  # lam axes continue to lam = inf
+    search_options: dict  # theory() options of the search's evaluations, over search_accuracy's
+    final_options: dict  # theory() options of the final evaluation
+
+    @property
+    def try_limit(self) -> bool:
+        """The limit is a non-trivial classifier only where every bias is 0: balanced, symmetric noise."""
+        p = self.problem
+        flips = {p.theta if f is None else f for f in (p.theta_plus, p.theta_minus)}
+        return self.limits and p.rho == 0.5 and len(flips) == 1
+
+
+def _local_optima(search: Search, settings: SearchSettings, starts, rng) -> tuple[list, list, bool]:
+    """(candidates, [(search value, x)] per candidate, whether every local search ended on its tolerance): the
+    warm starts (searched limit-first where the limit can be the optimum) and ``restarts`` random points."""
+    candidates = [search.clip(search.to_x(*s)) for s in starts]
+    lo, hi = (np.array(v) for v in zip(*search.box))
+    candidates += [rng.uniform(lo, hi) for _ in range(settings.restarts)]
+    found, all_converged = [], True
+    for k, x0 in enumerate(candidates):
+        if k < len(starts) and settings.try_limit:
+            x, f, ok = limit_first(search, x0, settings.max_evaluations)
+        else:
+            x, f, ok = local_search(search, x0, settings.max_evaluations)
+        all_converged &= ok
+        found.append((f, x))
+    return candidates, found, all_converged
+
+
+def _optimum_for(settings: SearchSettings, T: int, starts, rng) -> StageCountOptimum:
+    start_time = time.perf_counter()
+    accuracy = {**search_accuracy(T, settings.labels), **settings.search_options}
+    search = Search(settings.problem, settings.loss, settings.labels, settings.bias, T, settings.bounds, accuracy,
+                    settings.limits)
+    candidates, found, all_converged = _local_optima(search, settings, starts, rng)
+    # Report at the default accuracy: the local optima in order of their search value, keeping the
+    # first whose default-accuracy solve converges (near-collinear stages can defeat it at a bound).
+    # The warm starts are re-evaluated there too, so the optimum is never worse than its own start.
+    # A warm start that the search returned unchanged (the limit, typically) is solved once.
+    solved = {}
+
+    def at_final(x):
+        if tuple(x) not in solved:
+            solved[tuple(x)] = final_evaluation(settings.problem, search.stages(x), settings.loss,
+                                                settings.final_options)
+        return solved[tuple(x)]
+
+    final = next(((x, r) for _, x in sorted(found, key=lambda fx: fx[0]) if (r := at_final(x)) is not None), None)
+    for x in candidates[: len(starts)]:
+        r = at_final(x)
+        if r is not None and (final is None or r.eps[-1] < final[1].eps[-1]):
+            final = (x, r)
+    if final is None:
+        raise ConvergenceError(f"no converged state evolution found for T = {T} within the bounds")
+    x, r = final
+    lam, beta, bias_value = search.hyper(x)
+    return StageCountOptimum(T, lam, beta, r.eps, r.eps_error, _at_bound(search, x, settings), search.evaluations,
+                             time.perf_counter() - start_time, all_converged, bias_value)
+
+
+def _at_bound(search: Search, x, settings: SearchSettings) -> tuple:
+    """The coordinates of x on an edge of the search box: 'lam_2=lower', 'beta_3=upper', 'lam_1=inf' (the far
+    end of a lam axis that reaches the limit)."""
+    lo, hi = (np.array(v) for v in zip(*search.box))
+    tol = 1e-6 * (hi - lo)
+    T = search.T
+    return tuple(
+        f"{name}={'lower' if x[i] <= lo[i] + tol[i] else 'inf' if i < T and settings.limits else 'upper'}"
+        for i, name in enumerate(_names(T, settings.labels, settings.bias))
+        if x[i] <= lo[i] + tol[i] or x[i] >= hi[i] - tol[i]
+    )
+
+
+def _accurate_optimum(settings: SearchSettings, T: int, starts, rng) -> StageCountOptimum:
+    """The optimum, with its final eps_error within ACCURACY_WARNING. Very steep soft targets (a large
+    beta on logits of order one) are beyond the quadrature, and a search can slide into its errors:
+    the beta box is then capped half a decade below the inaccurate optimum's largest beta, up to
+    three times, and the cap is listed in ``at_bound``. An optimum still beyond the warning is no optimum:
+    ConvergenceError."""
+    cap = None
+    for _ in range(4):
+        opt = _optimum_for(settings, T, starts, rng)
+        if settings.labels != "soft" or T == 1 or not opt.eps_error[-1] > ACCURACY_WARNING:
+            break
+        cap = max(settings.bounds["beta"][0] * 1.5, float(np.max(opt.beta)) / math.sqrt(10.0))
+        settings = replace(settings, bounds={**settings.bounds, "beta": (settings.bounds["beta"][0], cap)})
+    if opt.eps_error[-1] > ACCURACY_WARNING:  # a number this uncertain is no optimum
+        raise ConvergenceError(f"the optimum's integration error estimate {opt.eps_error[-1]:.1e} exceeds "
+                               f"the accuracy warning {ACCURACY_WARNING:g} (nearly collinear stages)")
+    return opt if cap is None else replace(opt, at_bound=opt.at_bound + (f"beta<={cap:.3g}(accuracy)",))
+
+
+def _stage_count(n_stages, max_stages) -> int:
+    if (n_stages is None) == (max_stages is None):
+        raise ValueError("n_stages / max_stages: give exactly one of n_stages (optimise that many stages) and "
+                         f"max_stages (early stopping) (got n_stages={n_stages!r}, max_stages={max_stages!r})")
+    name = "n_stages" if n_stages is not None else "max_stages"
+    return integer(name, n_stages if n_stages is not None else max_stages, 1)
+
+
+def _names(T, labels, bias):
+    return ([f"lam_{t + 1}" for t in range(T)] + ([f"beta_{t + 2}" for t in range(T - 1)] if labels == "soft" else [])
+            + (["bias_value"] if bias == "tune" else []))
+
+
+def _extend(prev: StageCountOptimum, labels):
+    """The (T-1)-stage optimum plus one stage repeating the last one: the warm start for T."""
+    lam = np.r_[prev.lam, prev.lam[-1]]
+    beta = np.r_[prev.beta, prev.beta[-1] if len(prev.beta) else (2.0 if labels == "soft" else np.inf)]
+    return lam, beta, prev.bias_value
+
+
+def optimize(problem: _core.Problem, n_stages: int | None = None, *, max_stages: int | None = None,
+             loss: str = "logistic", labels: str = "hard", bias: str = "learn", bounds: dict | None = None,
+             restarts: int = 2, gain_tol: float = 1e-6, seed: int = 0, start: Sequence | None = None,
+             search_options: dict | None = None, final_options: dict | None = None, max_evaluations: int = 2000,
+             limits: bool = True) -> OptimizeResult:
+    """Minimise the final-stage error eps_T over lam_1..lam_T (and beta_2..beta_T for soft labels).
+
+    Local searches use NLopt's BOBYQA in log space. Stage counts are optimised in turn, T = 1, 2, ...,
+    each search starting from the (T-1)-stage optimum plus one stage (continuation in T) and from
+    ``restarts`` random points of the log box.
+    With ``n_stages`` every count up to it is optimised; with ``max_stages`` the loop stops once
+    adding a stage gains less than ``gain_tol`` (early stopping), and ``best_n_stages`` is T*.
+
+    bias: 'learn' (every stage), 'fix_first' (stages 2..T keep stage 1's learned bias) or 'tune' (one
+    bias value B for every stage, searched with the lams within bounds["bias"], default [-3, 3]: the
+    variant for imbalanced data that optimises the kept bias instead of learning it).
+
+    bounds: {"lam": (lo, hi), "beta": (lo, hi)}, searched in log space (defaults [1e-4, 1e3] and
+    [1e-2, 1e2]). With ``limits`` (the default) each lam's search continues past its upper bound in
+    1/lam down to the exact limit lam = inf (the engine evaluates it directly); optima there are
+    listed as ``lam_t=inf`` in ``at_bound``, and optima on a bound as ``=lower`` / ``=upper``.
+    ``start`` is an optional first starting value of lam_1 for T = 1 (may be inf), e.g. the
+    neighbouring alpha's optimum.
+    ``search_options`` / ``final_options`` override the theory() options of the search (default:
+    :func:`search_accuracy`) and of the final re-evaluation (default: theory's defaults).
+    """
+    T_max = _stage_count(n_stages, max_stages)
+    choice("loss", loss, LOSSES)
+    choice("labels", labels, LABELS)
+    choice("bias", bias, SEARCH_BIASES)
+    if not (gain_tol >= 0 and math.isfinite(gain_tol)):
+        raise ValueError(f"gain_tol must be a finite number >= 0 (got {gain_tol!r})")
+    settings = SearchSettings(problem, loss, labels, bias, _check_bounds(bounds), integer("restarts", restarts, 0),
+                              max_evaluations, limits, dict(search_options or {}), dict(final_options or {}))
+    rng = np.random.default_rng(integer("seed", seed, 0, 2**63))
+    t0 = time.perf_counter()
+    optima, failure = [], None
+    for T in range(1, T_max + 1):
+        first = (np.atleast_1d(1.0 if start is None else start), [], math.nan)
+        try:
+            opt = _accurate_optimum(settings, T, [_extend(optima[-1], labels)] if optima else [first], rng)
+        except ConvergenceError as e:
+            if not optima:
+                raise
+            failure = str(e)  # reported; the optima found so far stand
+            break
+        optima.append(opt)
+        if max_stages is not None and T > 1 and optima[-2].eps_final - opt.eps_final < gain_tol:
+            break
+    if failure:
+        warnings.warn(f"optimize stopped at T = {len(optima) + 1}: {failure}", RuntimeWarning, stacklevel=2)
+    return OptimizeResult(problem, loss, labels, bias, optima, gain_tol, time.perf_counter() - t0, failure)

@@ -1,0 +1,167 @@
+"""The optimiser finds real optima: no worse than the reference's sweep, its warm starts or restarts."""
+
+import numpy as np
+import pytest
+import sdgmm
+from scipy.optimize import minimize
+
+MAIN = sdgmm.Problem(alpha=1.0, delta=0.5, rho=0.5, theta=0.3)
+
+
+@pytest.fixture(scope="module")
+def square_soft():
+    return sdgmm.optimize(MAIN, n_stages=3, loss="square", labels="soft", restarts=1)
+
+
+def test_no_worse_than_the_reference_square_loss_sweep(square_soft):
+    """The reference (beta_t = 1/sqrt(Q_tt), lam tuned) reads 0-SD 0.24, 1-SD 0.19, 5-SD 0.165 at
+    alpha = 1; our search space contains theirs."""
+    eps = [o.eps_final for o in square_soft.optima]
+    print("optimal eps T = 1..3:", eps, square_soft.to_dataframe()[["n_stages", "at_bound"]].values.tolist())
+    assert eps[0] <= 0.24 + 5e-3
+    assert eps[1] <= 0.19 + 5e-3
+    assert eps[2] <= 0.165 + 5e-3  # already at two SD steps
+    assert eps[0] == pytest.approx(0.2431, abs=2e-4)  # the lam -> inf (mean-difference) value
+
+
+def test_each_optimum_is_no_worse_than_its_warm_start(square_soft):
+    prev = None
+    for opt in square_soft.optima:
+        if prev is not None:
+            lam = np.r_[prev.lam, prev.lam[-1]]
+            beta = np.r_[prev.beta, prev.beta[-1] if len(prev.beta) else 2.0]
+            start = sdgmm.theory(MAIN, sdgmm.make_stages(lam, beta), "square").eps[-1]
+            assert opt.eps_final <= start + 1e-12
+        prev = opt
+
+
+def test_random_restarts_find_nothing_lower(square_soft):
+    best = square_soft.optima[-1]
+    rng = np.random.default_rng(3)
+
+    def f(x):  # a point whose state evolution does not converge counts as worse than chance, as in optimize
+        stages = sdgmm.make_stages(10.0 ** x[:3], 10.0 ** x[3:])
+        try:
+            return sdgmm.theory(MAIN, stages, "square", estimate_error=False).eps[-1]
+        except sdgmm.ConvergenceError:
+            return 1.0
+
+    box = [(-4, 3)] * 3 + [(-2, 2)] * 2
+    for _ in range(3):
+        res = minimize(f, rng.uniform(*np.array(box).T), method="Nelder-Mead", bounds=box,
+                       options={"maxfev": 400, "xatol": 1e-3, "fatol": 1e-10})
+        assert res.fun >= best.eps_final - 1e-6
+
+
+def test_early_stopping_stops_when_the_gain_falls_below_tolerance():
+    # gains at alpha = 1: 0.062 (T = 1 -> 2), then 0.018 (2 -> 3), below gain_tol: stop at 3 of 4
+    res = sdgmm.optimize(MAIN, max_stages=4, loss="square", labels="soft", restarts=0, gain_tol=0.03)
+    eps = [o.eps_final for o in res.optima]
+    assert len(res.optima) == 3
+    assert eps[1] - eps[2] < 0.03 < eps[0] - eps[1]
+    assert res.best_n_stages == 3
+
+
+def test_an_unsolvable_stage_count_is_reported_not_hidden():
+    """Hard labels at alpha = 1000 with lam <= 1e-3: the second stage's state evolution does not
+    converge anywhere in the box (limits=False: the box ends at its upper bound). The one-stage
+    optimum stands, T = 2 is reported as failed, and curve() says why."""
+    bounds = {"lam": (1e-4, 1e-3)}
+    problem = sdgmm.Problem(alpha=1000.0, delta=0.5, rho=0.4, theta=0.2)
+    with pytest.warns(RuntimeWarning, match="optimize stopped at T = 2"):
+        res = sdgmm.optimize(problem, n_stages=2, bounds=bounds, restarts=0, limits=False)
+    assert [o.n_stages for o in res.optima] == [1] and "T = 2" in res.failure
+    with pytest.warns(RuntimeWarning):
+        df = sdgmm.curve([1000.0], rho=0.4, theta=0.2, stage_counts=[1, 2], bounds=bounds, restarts=0,
+                         limits=False)
+    assert np.isfinite(df["eps"].iloc[0]) and np.isnan(df["eps"].iloc[1])
+    assert "T = 2" in df["failure"].iloc[1]
+
+
+def test_an_optimum_beyond_the_accuracy_warning_is_no_optimum(monkeypatch, capsys):
+    """scripts/main once printed a 5-SD 'optimum' of 0.4502 at alpha 0.1, worse than that alpha's 0-SD, with
+    eps_error 3.2e-2. An optimum whose error estimate exceeds the accuracy warning is reported as a failure:
+    NaN in the curve, with the reason."""
+    import dataclasses
+
+    from sdgmm.cli import main
+    from sdgmm.optimal import _optimize as optimize_module
+    real = optimize_module.final_evaluation
+
+    def inaccurate_at_two_stages(problem, stages, loss, options):
+        r = real(problem, stages, loss, options)
+        return dataclasses.replace(r, eps_error=np.full(len(stages), 3.2e-2)) if len(stages) == 2 else r
+
+    monkeypatch.setattr(optimize_module, "final_evaluation", inaccurate_at_two_stages)
+    with pytest.warns(RuntimeWarning, match="optimize stopped at T = 2"):
+        res = sdgmm.optimize(MAIN, n_stages=2, restarts=0)
+    assert [o.n_stages for o in res.optima] == [1] and "3.2e-02 exceeds the accuracy warning" in res.failure
+    assert main(["curve", "--alphas", "1", "--stage-counts", "1,2"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "1-SD" in line)
+    assert row.split()[2:4] == ["nan", "see"] and "exceeds the accuracy warning" in out
+
+
+@pytest.fixture(scope="module")
+def hard_six():
+    return sdgmm.optimize(MAIN, n_stages=6, labels="hard", restarts=0)
+
+
+def test_hard_optima_sit_at_the_limit_and_beat_their_warm_starts(hard_six):
+    """Balanced hard-label optima are lam = inf for every stage (checked by one-sided differences);
+    each T-stage optimum is no worse than the (T-1)-stage optimum plus one stage, for T = 2..6."""
+    assert hard_six.optima[0].eps_final == pytest.approx(0.243117, abs=1e-6)  # mean-difference closed form
+    prev = None
+    for opt in hard_six.optima:
+        assert np.isinf(opt.lam).all() and f"lam_{opt.n_stages}=inf" in opt.at_bound
+        if prev is not None:
+            start = sdgmm.theory(MAIN, sdgmm.make_stages(np.r_[prev.lam, prev.lam[-1]], hard=True)).eps[-1]
+            assert opt.eps_final <= start + 1e-12
+        prev = opt
+    eps = [o.eps_final for o in hard_six.optima]
+    assert all(a > b for a, b in zip(eps, eps[1:]))  # every extra stage helps at alpha = 1
+
+
+def test_random_finite_points_do_not_beat_the_hard_limit(hard_six):
+    best = hard_six.optima[2].eps_final  # T = 3
+    rng = np.random.default_rng(7)
+
+    def f(x):
+        stages = sdgmm.make_stages(10.0 ** x, hard=True)
+        try:
+            return sdgmm.theory(MAIN, stages, estimate_error=False).eps[-1]
+        except sdgmm.ConvergenceError:
+            return 1.0
+
+    box = [(-4, 3)] * 3
+    for _ in range(2):
+        res = minimize(f, rng.uniform(*np.array(box).T), method="Nelder-Mead", bounds=box,
+                       options={"maxfev": 150, "xatol": 1e-2, "fatol": 1e-9})
+        assert res.fun >= best - 1e-6
+
+
+def test_tuned_bias_is_no_worse_than_the_kept_learned_bias():
+    """bias='tune' searches the kept bias B itself; fix_first keeps the learned b_1, one point of that
+    family. Under imbalance the tuned value is far better for 0-SD (the learned bias fits the noisy
+    label prior)."""
+    p = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.3, theta=0.2)
+    kept = sdgmm.optimize(p, n_stages=2, labels="hard", bias="fix_first", restarts=0)
+    tuned = sdgmm.optimize(p, n_stages=2, labels="hard", bias="tune", restarts=0)
+    for a, b in zip(tuned.optima, kept.optima):
+        assert a.eps_final <= b.eps_final + 1e-6
+        assert np.isfinite(a.bias_value) and -3 <= a.bias_value <= 3
+    assert tuned.optima[0].eps_final < kept.optima[0].eps_final - 0.02
+    assert "bias_value" in tuned.to_dataframe().columns
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0, 5.0])
+def test_simulation_at_the_optimum_agrees_with_the_theory(alpha):
+    """F5's check: the optimal hard-label 3-stage SD (all lam = inf) simulated at lam = 1e6 with the bias
+    kept at 0 (a learned bias on a finite sample would swamp logits of order 1/lam)."""
+    p = sdgmm.Problem(alpha=alpha, delta=0.5, rho=0.5, theta=0.3)
+    opt = sdgmm.optimize(p, n_stages=3, labels="hard", restarts=0).optima[-1]
+    assert np.isinf(opt.lam).all()
+    sim = sdgmm.simulate(p, sdgmm.make_stages([1e6] * 3, hard=True, bias="fixed", bias_value=0.0), N=1000,
+                         trials=8, seed=int(alpha * 10))
+    print(f"\nalpha {alpha}: theory {opt.eps}\n sim {sim.eps} se {sim.eps_se}")
+    assert np.all(np.abs(sim.eps - opt.eps) <= 3 * sim.eps_se + 3e-3)
