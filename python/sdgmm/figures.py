@@ -28,7 +28,9 @@ def _sd_label(T: int) -> str:
 
 
 def _save(fig, frame, out_dir: str, name: str) -> list[str]:
-    return write_outputs(fig, os.path.join(out_dir, f"{name}.png"), {os.path.join(out_dir, f"{name}.csv"): frame})
+    png, csv = os.path.join(out_dir, f"{name}.png"), os.path.join(out_dir, f"{name}.csv")
+    write_outputs(fig, png, {csv: frame})
+    return [png, csv]
 
 
 def _figure(ncols: int):
