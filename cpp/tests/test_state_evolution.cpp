@@ -75,3 +75,24 @@ TEST_CASE("lam = inf: 0-SD is the mean-difference classifier, and the limit of l
   const TheoryResult big = solve_state_evolution(p, hard(1e4), Loss::logistic);
   CHECK(std::abs(limit.eps[1] - big.eps[1]) < 1e-5);
 }
+
+TEST_CASE("accuracy: the rule is refined until eps_error meets it, and the result is that close") {
+  const Problem p{.alpha = 8.0, .delta = 1.0, .rho = 0.2, .theta = 0.05};
+  const std::vector<Stage> stages{{.lam = 0.01}};
+  TheoryOptions exact;
+  exact.integration.gh_nodes = 64;
+  const double reference = solve_state_evolution(p, stages, Loss::logistic, exact).eps[0];
+  const TheoryResult plain = solve_state_evolution(p, stages, Loss::logistic);  // accuracy 0: 16 nodes
+  CHECK(plain.gh_nodes == 16);
+  CHECK(std::abs(plain.eps[0] - reference) > 5e-7);
+  TheoryOptions target;
+  target.accuracy = 1e-6;
+  const TheoryResult r = solve_state_evolution(p, stages, Loss::logistic, target);
+  CHECK(r.accuracy_reached);
+  CHECK(r.gh_nodes > 16);
+  CHECK(r.eps_error[0] <= 1e-6);
+  CHECK(std::abs(r.eps[0] - reference) <= 1e-6);
+  CHECK(max_gh_nodes(1) == 96);
+  CHECK(max_gh_nodes(3) == 32);
+  CHECK(max_gh_nodes(4) == 13);
+}

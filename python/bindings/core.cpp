@@ -84,7 +84,10 @@ NB_MODULE(_core, mod) {
       .def_ro("iterations", &TheoryResult::iterations)
       .def_ro("residual", &TheoryResult::residual)
       .def_ro("converged", &TheoryResult::converged)
-      .def_ro("collapsed", &TheoryResult::collapsed);
+      .def_ro("collapsed", &TheoryResult::collapsed)
+      .def_ro("gh_nodes", &TheoryResult::gh_nodes)
+      .def_ro("qmc_points", &TheoryResult::qmc_points)
+      .def_ro("accuracy_reached", &TheoryResult::accuracy_reached);
 
   // Options cross as structs with named fields: swapping two fields cannot silently swap two integers.
   nb::class_<IntegrationOptions>(mod, "IntegrationOptions")
@@ -111,6 +114,7 @@ NB_MODULE(_core, mod) {
       .def_rw("integration", &TheoryOptions::integration)
       .def_rw("fixed_point", &TheoryOptions::fixed_point)
       .def_rw("estimate_error", &TheoryOptions::estimate_error)
+      .def_rw("accuracy", &TheoryOptions::accuracy)
       .def_rw("threads", &TheoryOptions::threads);
 
   mod.def(

@@ -16,6 +16,7 @@ from sdgmm._params import LOSSES, METHODS, ON_NONCONVERGENCE, c_int, choice, int
 from sdgmm.errors import ConvergenceError
 
 ACCURACY_WARNING = 1e-3  # an eps_error above this raises a RuntimeWarning
+ACCURACY = 1e-6  # theory()'s default target of eps_error: the rule is refined until it is met (or capped)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class TheoryResult:
 
     ``conditioning[t]`` is 1 / sin of the angle between stage t and the span of the earlier stages:
     integration errors in the conjugates are amplified by about this much.
+
+    ``gh_nodes`` / ``qmc_points`` is the rule that gave the numbers (0 when it is not that method), after
+    refinement towards ``accuracy``; ``accuracy_reached`` says whether the largest eps_error met it (a rule at its
+    cap may not: see theory()).
 
     ``collapsed[t]`` marks the exact limit of a logistic stage that learns its bias on targets of a
     single class: the bias diverges (b = -inf or +inf), w vanishes (m = Q = 0) and the stage
@@ -54,6 +59,10 @@ class TheoryResult:
     conditioning: np.ndarray
     converged: np.ndarray
     collapsed: np.ndarray
+    gh_nodes: int = 0
+    qmc_points: int = 0
+    accuracy: float = 0.0
+    accuracy_reached: bool = True
     seconds: float = field(default=math.nan)
 
     @property
@@ -107,6 +116,10 @@ class TheoryResult:
             "residual": _jsonable(self.residual),
             "converged": [bool(v) for v in self.converged],
             "collapsed": [bool(v) for v in self.collapsed],
+            "gh_nodes": self.gh_nodes,
+            "qmc_points": self.qmc_points,
+            "accuracy": self.accuracy,
+            "accuracy_reached": self.accuracy_reached,
             "seconds": self.seconds,
         }
 
@@ -119,7 +132,7 @@ def _jsonable(a):
 def theory(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, method: str = "auto",
            gh_nodes: int = 0, qmc_gh_nodes: int = 10, split_nodes: int = 0, qmc_points: int = 1024,
            qmc_replicates: int = 8, mc_samples: int = 10_000, seed: int = 1, prune: float = 1e-13, tol: float = 1e-13,
-           max_iter: int = 1000, estimate_error: bool = True, threads: int = 0,
+           max_iter: int = 1000, estimate_error: bool = True, accuracy: float = ACCURACY, threads: int = 0,
            on_nonconvergence: str = "raise") -> TheoryResult:
     """Solve the state evolution of ``len(stages)``-stage self-distillation.
 
@@ -129,6 +142,12 @@ def theory(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, 
         tolerance 1e-7) or 'auto' (tensor up to T = 6 stages, 5 with hard labels; qmc beyond).
     gh_nodes / split_nodes: tensor nodes per coordinate / per piece at a hard-label jump; 0 picks
         them by T (16, 16, 16, 10, 8, 6 for T = 1..6; 16 up to T = 3, 12 at T = 4 and 8 at T = 5 with hard labels).
+    accuracy: target of the largest eps_error (default 1e-6). While the estimate is above it, the rule is
+        refined: tensor nodes x1.5 up to about 32768 particles per class (96 nodes at T = 1, 32 at T = 3, 13 at
+        T = 4); qmc points up to 4096, where the target is in reach at QMC's rate 1/n. With method 'auto', a
+        tensor rule that ends above 1e-5 is compared with QMC, and the smaller eps_error is kept (nearly
+        collinear stages defeat the tensor rule at any node count). ``accuracy_reached`` reports whether the
+        target was met; 0 keeps the rule as given. It needs ``estimate_error`` (mc has no estimate).
     on_nonconvergence: 'raise' (ConvergenceError carrying the partial result) or 'warn'
         (RuntimeWarning; the failed stage and those after it are NaN).
     """
@@ -137,14 +156,17 @@ def theory(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, 
     stages = checked(problem, stages)
     options = _options(method=method, gh_nodes=gh_nodes, qmc_gh_nodes=qmc_gh_nodes, split_nodes=split_nodes,
                        qmc_points=qmc_points, qmc_replicates=qmc_replicates, mc_samples=mc_samples, seed=seed,
-                       prune=prune, tol=tol, max_iter=max_iter, estimate_error=estimate_error, threads=threads)
+                       prune=prune, tol=tol, max_iter=max_iter, estimate_error=estimate_error, accuracy=accuracy,
+                       threads=threads)
     start = time.perf_counter()
     core = _core.solve_state_evolution(problem, stages, loss, options)
     res = TheoryResult(problem=problem, stages=stages, loss=loss, method=core.method, seconds=time.perf_counter() - start,
                        **{k: np.asarray(getattr(core, k)) for k in ARRAYS},
                        iterations=np.asarray(core.iterations, dtype=int),
                        converged=np.asarray(core.converged, dtype=bool),
-                       collapsed=np.asarray(core.collapsed, dtype=bool))
+                       collapsed=np.asarray(core.collapsed, dtype=bool), gh_nodes=core.gh_nodes,
+                       qmc_points=core.qmc_points, accuracy=options.accuracy,
+                       accuracy_reached=bool(core.accuracy_reached))
     _report(res, tol, on_nonconvergence)
     return res
 
@@ -154,11 +176,12 @@ ARRAYS = ("eps", "eps_error", "m", "b", "mh", "Q", "q", "chi", "Qh", "chih", "re
 
 
 def _options(*, method, gh_nodes, qmc_gh_nodes, split_nodes, qmc_points, qmc_replicates, mc_samples, seed, prune, tol,
-             max_iter, estimate_error, threads) -> _core.TheoryOptions:
+             max_iter, estimate_error, accuracy, threads) -> _core.TheoryOptions:
     """The engine's options, by field name; the engine checks what the values mean."""
     options = _core.TheoryOptions()
     options.method = choice("method", method, METHODS)
     options.estimate_error, options.threads = bool(estimate_error), c_int("threads", threads)
+    options.accuracy = real("accuracy", accuracy)
     integ = options.integration  # a copy: set its fields, then put it back
     for name, value in (("gh_nodes", gh_nodes), ("qmc_gh_nodes", qmc_gh_nodes), ("split_nodes", split_nodes),
                         ("qmc_points", qmc_points), ("qmc_replicates", qmc_replicates), ("mc_samples", mc_samples)):

@@ -39,15 +39,17 @@ def test_hard_three_stages_within_1e4(bias):
 
 @pytest.mark.parametrize("lam", [0.5, 30.0])
 def test_six_stages_within_1e4(lam):
-    """Default (tensor, 6 nodes) against 9 nodes, and the moment-matched QMC rule against it;
-    lam = 30 makes the stages nearly collinear."""
+    """The default against the 9-node tensor rule, and the moment-matched QMC rule against it; lam = 30 makes the
+    stages nearly collinear. The default's rule is whichever of tensor (6 nodes, the cap at T = 6) and QMC states the
+    smaller error (theory()'s accuracy refinement)."""
     stages = sdgmm.make_stages([1.0] + [lam] * 5, [3.0] * 5)
     default = sdgmm.theory(BALANCED, stages)
     fine = sdgmm.theory(BALANCED, stages, gh_nodes=9, estimate_error=False)
-    assert default.method == "tensor"
     assert _report("soft T=6", default, fine).max() <= 1e-4
-    # eps_error (one node fewer) is an estimate, not a bound: within 3x of the actual error
-    assert (3 * default.eps_error >= np.abs(default.eps - fine.eps) - 1e-10).all()
+    # eps_error is an estimate, not a bound. Tensor's (one node fewer) is within 3x of the actual error; QMC's (the
+    # replicates' spread) misses the small bias of moment matching, within 10x here (stage 2: 6e-6 against 1e-6).
+    factor = 3 if default.method == "tensor" else 10
+    assert (factor * default.eps_error >= np.abs(default.eps - fine.eps) - 1e-10).all()
     if lam < 1:  # at lam = 30 QMC fails and says so (next test)
         qmc = sdgmm.theory(BALANCED, stages, method="qmc")
         assert _report("soft T=6 qmc", qmc, fine).max() <= 1e-4

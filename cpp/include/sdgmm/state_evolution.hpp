@@ -18,7 +18,10 @@ struct TheoryOptions {
   IntegrationOptions integration;     // its `method` is set from `method`
   FixedPointOptions fixed_point;      // ignored by mc, which uses the reference's
   bool estimate_error = true;         // tensor: |eps(n) - eps(n-1)|; qmc: replicate s.e.; mc: none
-  int threads = 0;                    // for qmc replicates; 0 = hardware concurrency
+  // Target of the largest eps_error: the rule (tensor nodes, qmc points) is refined until it is met or the
+  // rule's cap is hit (see refine). 0: the rule as given. Needs estimate_error.
+  double accuracy = 0.0;
+  int threads = 0;  // for qmc replicates; 0 = hardware concurrency
 };
 
 // Per-stage vectors have length T; matrices are T x T. Q is symmetric; chi, Qh and chih are
@@ -34,8 +37,11 @@ struct TheoryResult {
   Eigen::MatrixXd Q, q, chi, Qh, chih;
   std::vector<int> iterations;
   std::vector<double> residual;
-  std::vector<bool> converged;  // a stage whose fixed point failed, and all after it, are NaN
-  std::vector<bool> collapsed;  // exact single-class limit: b = -inf (+inf), m = Q = 0
+  std::vector<bool> converged;   // a stage whose fixed point failed, and all after it, are NaN
+  std::vector<bool> collapsed;   // exact single-class limit: b = -inf (+inf), m = Q = 0
+  int gh_nodes = 0;              // tensor: nodes per coordinate of the rule used (0 otherwise)
+  int qmc_points = 0;            // qmc: points per replicate of the rule used (0 otherwise)
+  bool accuracy_reached = true;  // max eps_error <= the options' accuracy (true when none was asked for)
 };
 
 // Throws std::invalid_argument naming the first bad setting.
@@ -43,6 +49,11 @@ void validate(const TheoryOptions& options);
 
 TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Stage>& stages, Loss loss,
                                    const TheoryOptions& options = {});
+
+// The finest rule refinement goes to for T stages: tensor nodes per coordinate with about 32768 particles
+// per class (at most 96), and 4096 qmc points per replicate (4x the default: QMC costs grow with its points).
+int max_gh_nodes(int T);
+constexpr int kMaxQmcPoints = 4096;
 
 // The integration method `automatic` resolves to: tensor up to T = 6 stages (5 with hard labels),
 // qmc beyond.

@@ -157,6 +157,9 @@ def add_solver_args(parser: argparse.ArgumentParser) -> None:
                    help="samples for 'mc' (default: %(default)s)")
     g.add_argument("--seed", type=int_below(2**64), default=api_default(theory, "seed"), metavar="S",
                    help="random seed of 'qmc' / 'mc', >= 0 (default: %(default)s)")
+    g.add_argument("--accuracy", type=float, default=api_default(theory, "accuracy"), metavar="EPS",
+                   help="target of the largest eps_error: the rule (tensor nodes, qmc points) is refined until it "
+                        "is met or capped, and the output says which; 0 keeps the rule as given (default: %(default)g)")
     g.add_argument("--tol", type=float, default=api_default(theory, "tol"), metavar="TOL",
                    help="fixed-point tolerance on the conjugate order parameters, > 0 (default: %(default)g)")
     g.add_argument("--max-iter", type=C_INT, default=api_default(theory, "max_iter"), metavar="N",
@@ -225,7 +228,7 @@ def solver_kwargs(args) -> dict:
         "method": args.method, "gh_nodes": args.gh_nodes, "split_nodes": args.split_nodes,
         "qmc_gh_nodes": args.qmc_gh_nodes, "qmc_points": args.qmc_points,
         "qmc_replicates": args.qmc_replicates, "mc_samples": args.mc_samples, "seed": args.seed,
-        "tol": args.tol, "max_iter": args.max_iter, "threads": args.threads,
+        "tol": args.tol, "max_iter": args.max_iter, "accuracy": args.accuracy, "threads": args.threads,
         "on_nonconvergence": args.on_nonconvergence,
     }
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from sdgmm._theory import theory
 from sdgmm.cli._common import (
     EXIT_OK,
@@ -54,11 +56,24 @@ def run(args) -> int:
     return EXIT_OK
 
 
+def _rule(res) -> str:
+    if res.gh_nodes:
+        return f"{res.method}, {res.gh_nodes} nodes"
+    return f"{res.method}, {res.qmc_points} points" if res.qmc_points else res.method
+
+
+def _accuracy(res) -> str:
+    if not res.accuracy:
+        return ""
+    if res.accuracy_reached:
+        return f"; eps_error <= accuracy {res.accuracy:g}"
+    worst = float(np.nanmax(res.eps_error)) if np.isfinite(res.eps_error).any() else math.nan
+    return f"; accuracy {res.accuracy:g} NOT reached at the rule's cap (largest eps_error {worst:.1e})"
 
 
 def _format_table(res, args) -> str:
     header = table_header(res.problem, res.n_stages, res.loss, args)
-    header.append(f"# method: {res.method} ({res.seconds * 1e3:.1f} ms)")
+    header.append(f"# method: {_rule(res)} ({res.seconds * 1e3:.1f} ms){_accuracy(res)}")
     if any(math.isinf(st.lam) for st in res.stages):
         header.append("# lam = inf: the exact limit; its m, b, Q are the finite limits of lam m, lam b, lam^2 Q")
     cols = ("stage", "lam", "beta", "eps", "eps_error", "m", "b", "Q", "iterations", "converged", "collapsed")

@@ -17,7 +17,9 @@ from sdgmm.errors import ConvergenceError
 SEARCH_NODES = {"soft": {1: 12, 2: 12, 3: 12, 4: 8, 5: 5, 6: 5}, "hard": {1: 12, 2: 12, 3: 12, 4: 8, 5: 6, 6: 5}}
 SEARCH_RULE_ERROR = 1e-3  # search_accuracy's rule ranks points to within this (measured <= 3e-4)
 # Where a soft tensor rule cannot rank a point: QMC, which keeps its accuracy on steep targets (error ~1e-4 here).
-QMC_FALLBACK = {"method": "qmc", "qmc_points": 256, "qmc_replicates": 4, "qmc_gh_nodes": 8}
+# Converged fallbacks take 100-120 iterations (digits spectrum, beta 5-30); a point that takes 300 is not ranked.
+QMC_FALLBACK = {"method": "qmc", "qmc_points": 256, "qmc_replicates": 4, "qmc_gh_nodes": 8, "max_iter": 300,
+                "accuracy": 0.0}
 LIMIT_TOL = 1e-6  # the limit is accepted unless moving off it gains more than this
 
 
@@ -30,7 +32,7 @@ def search_accuracy(T: int, labels: str) -> dict:
     nodes = SEARCH_NODES[labels].get(T)
     rule = {"gh_nodes": nodes} if nodes else {"method": "qmc", "qmc_points": 256, "qmc_replicates": 2,
                                                "qmc_gh_nodes": 8}
-    return {**rule, "estimate_error": labels == "soft" and bool(nodes)}
+    return {**rule, "estimate_error": labels == "soft" and bool(nodes), "accuracy": 0.0}
 
 
 FAILED = 1.0  # the objective of a point whose state evolution does not converge: worse than chance
