@@ -13,7 +13,7 @@ from sdgmm.optimal import OptimizeResult, curve, optimize, plot_curve
 
 # The scikit-learn tools are imported on first use (scikit-learn alone takes about a second to import).
 _LAZY = {"SelfDistillationClassifier": "sdgmm.estimator", "probe": "sdgmm.realdata", "ProbeResult": "sdgmm.realdata",
-         "fit_gmm": "sdgmm.realdata", "GMMFit": "sdgmm.realdata"}
+         "fit_mixture": "sdgmm.realdata", "MixtureFit": "sdgmm.realdata"}
 
 
 def __getattr__(name):
@@ -22,6 +22,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'sdgmm' has no attribute {name!r}")
 
 
-__all__ = ["ConvergenceError", "GMMFit", "OptimizeResult", "ProbeResult", "Problem", "SelfDistillationClassifier",
-           "SimulationResult", "Spectrum", "Stage", "TheoryResult", "__version__", "compare", "curve", "fit_gmm",
+__all__ = ["ConvergenceError", "MixtureFit", "OptimizeResult", "ProbeResult", "Problem", "SelfDistillationClassifier",
+           "SimulationResult", "Spectrum", "Stage", "TheoryResult", "__version__", "compare", "curve", "fit_mixture",
            "make_stages", "optimize", "plot_curve", "probe", "simulate", "theory"]

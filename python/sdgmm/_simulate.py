@@ -99,7 +99,7 @@ def simulate(
     stages: Sequence,
     loss: str = "logistic",
     *,
-    N: int = 1000,
+    N: int | None = None,
     trials: int = 8,
     seed: int = 0,
     threads: int = 0,
@@ -116,7 +116,7 @@ def simulate(
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES} (got {loss!r})")
     options = _core.SimulationOptions()
-    options.N, options.trials = integer("N", N, 1), integer("trials", trials, 1)
+    options.N, options.trials = integer("N", default_dimension(problem) if N is None else N, 1), integer("trials", trials, 1)
     options.seed, options.threads = integer("seed", seed, 0, 2**64 - 1), integer("threads", threads, 0)
     train = options.train  # a copy: set its fields, then put it back
     train.tol, train.max_newton = real("tol", tol), integer("max_newton", max_newton, 1)
@@ -137,7 +137,12 @@ def simulate(
     return result
 
 
-def compare(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, N: int = 1000, trials: int = 8,
+def default_dimension(problem) -> int:
+    """The simulation's N when none is given: the spectrum's dimension, else 1000."""
+    return 1000 if getattr(problem, "spectrum", None) is None else len(problem.spectrum.eigenvalues)
+
+
+def compare(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, N: int | None = None, trials: int = 8,
             seed: int = 0, threads: int = 0, **theory_options):
     """Theory next to simulation, per stage, with the difference in units of the standard error."""
     import pandas as pd

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 from scipy.special import expit
@@ -29,14 +30,15 @@ from sdgmm._linear import LinearFit, fit_linear
 from sdgmm._params import FIT_BIASES, LABELS, LOSSES, choice, integer
 
 
-def _per_stage(value, count: int, name: str, first_stage: int = 1) -> np.ndarray:
-    """A positive finite scalar repeated, or exactly `count` of them (stages first_stage..)."""
+def _per_stage(value, count: int, name: str, first_stage: int = 1, allow_inf: bool = False) -> np.ndarray:
+    """A positive scalar repeated, or exactly `count` of them (stages first_stage..); inf where `allow_inf`."""
     values = np.atleast_1d(np.asarray(value, dtype=float)) if not isinstance(value, str) else None
     if values is None or values.ndim != 1 or (values.size not in (1, count)):
         raise ValueError(f"{name} must be a number or a sequence of {count} numbers, one per stage "
                          f"{first_stage}..{first_stage + count - 1} (got {value!r})")
-    if not np.all(np.isfinite(values) & (values > 0)):
-        raise ValueError(f"{name} must be finite and > 0 (got {value!r})")
+    if not np.all((values > 0) & (np.isfinite(values) | (allow_inf & (values == np.inf)))):
+        raise ValueError(f"{name} must be {'> 0 (inf for the limit)' if allow_inf else 'finite and > 0'} "
+                         f"(got {value!r})")
     return np.broadcast_to(values, (count,)).copy()
 
 
@@ -49,11 +51,17 @@ def stage_targets(logits: np.ndarray, labels: str, loss: str, beta: float) -> np
     return (beta * logits + 1.0) / 2.0
 
 
+# The solver's report of a limit stage, which is solved in closed form.
+_LIMIT_REPORT = SimpleNamespace(converged=True, failure="", newton_iterations=0, cg_iterations=0, passes=1,
+                                grad_norm=0.0, grad_norm0=1.0)
+
+
 @dataclass(frozen=True)
 class StageFit(LinearFit):
     """One fitted stage in the solver's units (u = x . w / sqrt(N) + b), with the targets it was trained on."""
 
     targets: np.ndarray
+    limit: bool = False  # a lam = inf stage: w and b are lam w and lam b (the logits' scale is arbitrary)
 
     @property
     def finite(self) -> bool:
@@ -78,19 +86,36 @@ class StageSolver:
     def first(self, y01, lam_solver, warm=None) -> StageFit:
         return self._fit(y01, lam_solver, True, 0.0, warm)
 
-    def next(self, previous: StageFit, lam_solver, labels, beta, warm=None) -> StageFit | None:
+    def next(self, previous: StageFit, lam_solver, labels, beta, warm=None, first: StageFit | None = None):
+        """The next stage, or None where the run collapses. A kept bias is stage 1's (`first`, default the
+        previous stage); at a limit stage it carries over only from a limit stage 1, else it is 0, as in the
+        engine (a bias of order one against logits of order 1 / lam would predict one class)."""
         targets = stage_targets(previous.logits, labels, self.loss, beta)
         learn_bias = self.bias == "learn"
         kept = targets[self.sample_weight > 0] if self.sample_weight.size else targets
-        if learn_bias and self.loss == "logistic" and np.ptp(kept) == 0:
+        if learn_bias and self.loss == "logistic" and np.ptp(kept) == 0 and np.isfinite(lam_solver):
             return None
-        return self._fit(targets, lam_solver, learn_bias, 0.0 if learn_bias else previous.b, warm)
+        stage1 = first or previous
+        b0 = 0.0 if learn_bias or (np.isinf(lam_solver) and not stage1.limit) else stage1.b
+        return self._fit(targets, lam_solver, learn_bias, b0, warm)
 
     def _fit(self, targets, lam_solver, learn_bias, b0, warm) -> StageFit:
+        if np.isinf(lam_solver):
+            return self._limit(targets, learn_bias, b0)
         fit = fit_linear(self.X, targets, lam=lam_solver, loss=self.loss, learn_bias=learn_bias,
                          sample_weight=self.sample_weight if self.sample_weight.size else None, w0=warm, b0=b0,
                          tol=self.tol, max_newton=self.max_iter, threads=self.threads)
         return StageFit(**vars(fit), targets=targets)
+
+    def _limit(self, targets, learn_bias, b0) -> StageFit:
+        """The stage at lam = inf, rescaled by lam (the engine's limit stage, for both losses): the linear loss
+        (1/2 - y) u~ with ridge 1, so w~ = sum_i c_i (y_i - 1/2) x_i / sqrt(N), the mean-difference classifier of
+        the targets; a learned bias centres the training logits (the limit's bias condition E[u~] = 0)."""
+        c = self.sample_weight if self.sample_weight.size else np.ones(len(targets))
+        w = self.X.T @ (c * (targets - 0.5)) / np.sqrt(self.X.shape[1])
+        logits = self.X @ w / np.sqrt(self.X.shape[1])
+        b = -float(c @ logits / c.sum()) if learn_bias else b0
+        return StageFit(w, b, logits + b, _LIMIT_REPORT, targets, limit=True)
 
 
 class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
@@ -101,7 +126,10 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
     n_stages : int, default 2
         Stages T >= 1. Stage 1 is plain regularised training (0-SD); stage t is (t-1)-SD.
     lam : float or sequence of T floats, default 1.0
-        Ridge penalty of each stage, ``(lam_t / 2) |w|^2``; lam = 1 / C of LogisticRegression.
+        Ridge penalty of each stage, ``(lam_t / 2) |w|^2``; lam = 1 / C of LogisticRegression. ``inf`` is the
+        exact limit lam -> inf (both losses): the mean-difference classifier of the stage's targets,
+        ``w ~ sum_i c_i (y_i - 1/2) x_i``, with a learned bias that centres the training logits; its coef_ and
+        intercept_ are lam w and lam b (the scale of its logits is arbitrary; a soft next stage reads beta on it).
     labels : {'hard', 'soft'}, default 'hard'
         Pseudo-labels of stages 2..T: hard 1{u > 0}, or soft sigmoid(beta u) (logistic loss) /
         (beta u + 1) / 2 (square loss).
@@ -175,7 +203,7 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
         if self.early_stopping and not (isinstance(self.validation_fraction, numbers.Real)
                                         and 0 < self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in (0, 1) (got {self.validation_fraction!r})")
-        lam = _per_stage(self.lam, self.n_stages, "lam")
+        lam = _per_stage(self.lam, self.n_stages, "lam", allow_inf=True)
         beta = _per_stage(self.beta, self.n_stages - 1, "beta", 2) if self.n_stages > 1 else np.empty(0)
         return lam, beta
 
@@ -216,7 +244,8 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
         solver = StageSolver(X, sample_weight, self.loss, self.bias, self.tol, self.max_iter, self.threads)
         fits = [solver.first(y01, lam[0] / X.shape[1])]
         for t in range(1, len(lam)):
-            fit = solver.next(fits[-1], lam[t] / X.shape[1], self.labels, beta[t - 1], warm=fits[-1].w)
+            fit = solver.next(fits[-1], lam[t] / X.shape[1], self.labels, beta[t - 1], warm=fits[-1].w,
+                              first=fits[0])
             if fit is None:
                 warnings.warn(f"stage {t + 1}: every pseudo-label is the same class, so a learned bias has no "
                               f"minimiser (collapse to the majority class); keeping {t} stage(s). "

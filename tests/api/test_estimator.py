@@ -165,7 +165,26 @@ def test_bad_parameters_name_themselves(cancer, params, name):
 
 def test_exported_from_the_package():
     import sdgmm
-    from sdgmm.realdata import fit_gmm, probe
+    from sdgmm.realdata import fit_mixture, probe
 
     assert sdgmm.SelfDistillationClassifier is SelfDistillationClassifier
-    assert sdgmm.probe is probe and sdgmm.fit_gmm is fit_gmm
+    assert sdgmm.probe is probe and sdgmm.fit_mixture is fit_mixture
+
+
+def test_the_limit_lam_inf_is_the_mean_difference_classifier(cancer):
+    # lam = inf: w ~ sum_i (y_i - 1/2) x_i, the bias centring the training logits; a finite lam far beyond the
+    # data's scale gives the same direction and the same predictions.
+    X, y = cancer
+    limit = SelfDistillationClassifier(n_stages=1, lam=np.inf).fit(X, y)
+    direction = X.T @ (y - 0.5)
+    np.testing.assert_allclose(limit.coef_[0] / np.linalg.norm(limit.coef_), direction / np.linalg.norm(direction),
+                               rtol=1e-12)
+    assert abs(np.mean(limit.decision_function(X))) < 1e-10
+    large = SelfDistillationClassifier(n_stages=1, lam=1e9, tol=1e-12).fit(X, y)
+    cosine = large.coef_[0] @ limit.coef_[0] / np.linalg.norm(large.coef_) / np.linalg.norm(limit.coef_)
+    assert cosine > 1 - 1e-6
+    # A limit second stage on hard pseudo-labels is the mean difference of those labels.
+    two = SelfDistillationClassifier(n_stages=2, lam=[1.0, np.inf]).fit(X, y)
+    pseudo = (two.stage_coefs_[0] @ X.T + two.stage_intercepts_[0] > 0).astype(float)
+    np.testing.assert_allclose(two.coef_[0] / np.linalg.norm(two.coef_), X.T @ (pseudo - 0.5)
+                               / np.linalg.norm(X.T @ (pseudo - 0.5)), rtol=1e-10)

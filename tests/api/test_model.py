@@ -239,10 +239,10 @@ def test_errors_are_valueerrors_not_convergence():
 
 def test_problem_defaults_are_the_clis():
     from sdgmm.cli import build_parser
+    from sdgmm.cli._common import problem_from_args
 
-    args = build_parser().parse_args(["theory"])
-    p = Problem()
-    assert (p.alpha, p.delta, p.rho, p.theta) == (args.alpha, args.delta, args.rho, args.theta) == (2.0, 0.5, 0.5, 0.3)
+    p, cli = Problem(), problem_from_args(build_parser().parse_args(["theory"]))  # --delta unset: the default
+    assert (p.alpha, p.delta, p.rho, p.theta) == (cli.alpha, cli.delta, cli.rho, cli.theta) == (2.0, 0.5, 0.5, 0.3)
     assert Problem(alpha=1, theta=0.3) == Problem(1.0, 0.5, 0.5, 0.3)  # the README's call
 
 

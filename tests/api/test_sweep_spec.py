@@ -161,3 +161,26 @@ def test_engine_version_covers_the_job_adapters_and_what_they_import_not_the_fro
     real = _job_modules(os.path.dirname(os.path.dirname(task.__file__)))
     assert task.__file__ in real and any(p.endswith(os.path.join("optimal", "_search.py")) for p in real)
     assert not any(os.path.basename(p).startswith("cli") for p in real)
+
+
+def test_a_spectrum_replaces_the_delta_axis_and_enters_every_point(tmp_path):
+    import numpy as np
+    import sdgmm
+    from sdgmm.sweep.task import run_point
+
+    path = tmp_path / "s.npz"
+    sdgmm.Spectrum(np.linspace(0.2, 1.0, 30), np.ones(30)).save(path)
+    raw = {"kind": "theory", "store": str(tmp_path / "t.sqlite"), "spectrum": str(path),
+           "axes": {"alpha": [1.0, 2.0], "stages": 2}, "job": {"lam": [1.0, 0.5], "beta": 2.0}}
+    spec = specs.from_dict(raw)
+    assert spec.axes["delta"] == [None] and all(p["spectrum"] == str(path) for p in spec.points)
+    out = run_point(spec.points[1], specs.point_id(spec.points[1]))["result"]
+    problem = sdgmm.Problem(alpha=2.0, spectrum=sdgmm.Spectrum.load(path))
+    ref = sdgmm.theory(problem, sdgmm.make_stages([1.0, 0.5], hard=True))  # sweeps default to hard labels
+    assert out["eps_2"] == pytest.approx(ref.eps[1], abs=1e-12)
+    sdgmm.Spectrum(np.linspace(0.2, 2.0, 30), np.ones(30)).save(path)  # another file: other point ids
+    assert specs.point_id(specs.from_dict(raw).points[1]) != specs.point_id(spec.points[1])
+    with pytest.raises(ValueError, match="axis delta: a sweep with a spectrum has no delta axis"):
+        specs.from_dict({**raw, "axes": {**raw["axes"], "delta": [0.5]}})
+    with pytest.raises(ValueError, match="spectrum: cannot read"):
+        specs.from_dict({**raw, "spectrum": str(tmp_path / "missing.npz")})

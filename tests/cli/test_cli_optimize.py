@@ -16,6 +16,7 @@ import sdgmm
 from cli_helpers import read_csv as _csv
 from cli_helpers import run as _run
 from sdgmm.cli import build_parser
+from sdgmm.cli._common import problem_from_args
 
 PROBLEM_ARGS = ["--alpha", "1", "--delta", "0.5", "--rho", "0.5", "--theta", "0.3"]
 PROBLEM = sdgmm.Problem(1.0, 0.5, rho=0.5, theta=0.3)
@@ -101,7 +102,8 @@ def test_optimize_defaults_come_from_the_api():
     sig = inspect.signature(sdgmm.optimize).parameters
     for name in ("restarts", "gain_tol", "seed", "loss", "labels", "bias"):
         assert getattr(args, name) == sig[name].default, name
-    assert (args.alpha, args.delta, args.rho, args.theta) == (2.0, 0.5, 0.5, 0.3)
+    p = problem_from_args(args)  # --delta unset: the API's default
+    assert (p.alpha, p.delta, p.rho, p.theta) == (2.0, 0.5, 0.5, 0.3)
     assert args.n_stages is None and args.max_stages is None  # the run then uses --max-stages 6
     assert args.lam_bounds == (1e-4, 1e3) and args.beta_bounds == (1e-2, 1e2)
 
@@ -114,7 +116,8 @@ def test_curve_defaults_are_the_papers_setting():
     np.testing.assert_allclose(args.alphas, np.geomspace(0.1, 100, 20), rtol=1e-15)
     assert args.alphas[0] == 0.1 and args.alphas[-1] == 100.0
     assert args.stage_counts == [1, 2, 6]
-    assert (args.delta, args.rho, args.theta) == (0.5, 0.5, 0.3)
+    p = problem_from_args(args, alpha=1.0)  # --delta unset: the API's default
+    assert (p.delta, p.rho, p.theta) == (0.5, 0.5, 0.3)
     sig = inspect.signature(sdgmm.curve).parameters
     for name in ("restarts", "seed", "loss", "labels", "bias"):
         assert getattr(args, name) == sig[name].default, name

@@ -318,16 +318,21 @@ def _subcommand(argv: list[str]) -> str:
 
 
 def scale(argv: list[str]) -> list[str]:
-    """SCALE and ADD applied to an sdgmm argv."""
+    """SCALE and ADD applied to an sdgmm argv. A count already below its scaled value is kept: scaling never
+    makes a command costlier."""
     sub = _subcommand(argv)
     out = list(argv)
     for i, arg in enumerate(out[:-1]):
-        if (sub, arg) in SCALE:
+        if (sub, arg) in SCALE and not _smaller_count(out[i + 1], SCALE[(sub, arg)]):
             out[i + 1] = SCALE[(sub, arg)]
     for flag, value in ADD.get(sub, {}).items():
         if flag not in out:
             out += [flag, value]
     return out
+
+
+def _smaller_count(value: str, scaled: str) -> bool:
+    return value.isdigit() and scaled.isdigit() and int(value) < int(scaled)
 
 
 def _substitute(argv: list[str], fixtures: _Fixtures, where: str) -> list[str]:
@@ -469,6 +474,7 @@ def test_scale():
     assert scale(["sdgmm", "simulate", "--N", "2000", "--trials", "8"]) == ["sdgmm", "simulate", "--N", "200",
                                                                            "--trials", "2"]
     assert scale(["sdgmm", "sweep", "run", "--alpha", "0.5:8:12"])[-1] == SCALE[("sweep run", "--alpha")]
+    assert scale(["sdgmm", "optimize", "--n-stages", "2"])[-1] == "2"  # never scaled up
 
 
 def test_unhandled_commands_and_paths_fail(tmp_path, monkeypatch, request):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from sdgmm._version import __version__
-from sdgmm.cli import figure, optimize, probe, simulate, sweep, theory
+from sdgmm.cli import figure, mixture, optimize, probe, simulate, sweep, theory
 from sdgmm.cli._common import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
@@ -44,7 +44,7 @@ csv, plot)."""
 
 # Registration order is the order of 'sdgmm --help'.
 SUBCOMMANDS = (theory.add, simulate.add, optimize.add_optimize, optimize.add_curve, figure.add, sweep.add,
-               probe.add_probe, probe.add_features)
+               probe.add_probe, mixture.add, probe.add_features)
 
 
 def build_parser() -> Parser:

@@ -11,7 +11,7 @@ import re
 import sys
 import warnings
 
-from sdgmm._model import Problem, make_stages
+from sdgmm._model import Problem, Spectrum, make_stages
 from sdgmm._params import BIASES, LOSSES, METHODS, ON_NONCONVERGENCE, PAPER_SETTING
 from sdgmm._simulate import simulate
 from sdgmm._theory import theory
@@ -75,9 +75,7 @@ def add_problem_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("problem (data model)")
     g.add_argument("--alpha", type=float, default=DEFAULTS["alpha"], metavar="A",
                    help="sample ratio alpha = M / N, training points per dimension; > 0 (default: %(default)s)")
-    g.add_argument("--delta", type=float, default=DEFAULTS["delta"], metavar="D",
-                   help="noise variance per coordinate of the inputs (class means at distance 1 from the "
-                        "origin); > 0 (default: %(default)s)")
+    add_delta_and_spectrum(g)
     g.add_argument("--rho", type=float, default=DEFAULTS["rho"], metavar="R",
                    help="class prior rho = P(s = +1); in (0, 1) (default: %(default)s)")
     g.add_argument("--theta", type=float, default=DEFAULTS["theta"], metavar="T",
@@ -87,6 +85,26 @@ def add_problem_args(parser: argparse.ArgumentParser) -> None:
                    help="flip rate of the labels of true class s = +1, in [0, 1) (default: --theta)")
     g.add_argument("--theta-minus", type=float, default=None, metavar="T",
                    help="flip rate of the labels of true class s = -1, in [0, 1) (default: --theta)")
+
+
+def add_delta_and_spectrum(group) -> None:
+    """--delta (the isotropic model) and --spectrum (a general covariance), which exclude each other."""
+    group.add_argument("--delta", type=float, default=None, metavar="D",
+                       help="noise variance per coordinate of the inputs (class means at distance 1 from the "
+                            f"origin); > 0 (default: {DEFAULTS['delta']:g}; not with --spectrum)")
+    group.add_argument("--spectrum", default=None, metavar="PATH",
+                       help="a general covariance instead of delta: an .npz with arrays 'eigenvalues' (N,) of the "
+                            "shared covariance and 'mean' (N,), the class-mean vector in its eigenbasis (as "
+                            "'sdgmm fit-mixture' writes it; docs/theory.md section 6)")
+
+
+def spectrum_from_args(args) -> Spectrum | None:
+    """The --spectrum file, read; --delta is refused next to it."""
+    if args.spectrum is None:
+        return None
+    if args.delta is not None:
+        raise UsageError("delta: --delta and --spectrum exclude each other (the spectrum is the covariance)")
+    return Spectrum.load(args.spectrum)
 
 
 def add_stage_args(parser: argparse.ArgumentParser) -> None:
@@ -175,7 +193,7 @@ def add_simulation_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("simulation (finite size)")
     g.add_argument("--N", type=C_INT, default=api_default(simulate, "N"), metavar="N",
                    help="dimension N of the inputs, >= 1; every trial draws M = round(alpha N) training points "
-                        "(default: %(default)s)")
+                        "(default: 1000, or the spectrum's dimension)")
     g.add_argument("--trials", type=C_INT, default=api_default(simulate, "trials"), metavar="K",
                    help="independent draws of the training set (inputs, classes and label flips), each trained "
                         "through all stages; every reported number is the mean over the trials and se its "
@@ -206,9 +224,11 @@ def add_output_args(parser: argparse.ArgumentParser, help: str | None = None):
     return g
 
 
-def problem_from_args(args):
-    return Problem(args.alpha, args.delta, args.rho, args.theta,
-                         theta_plus=args.theta_plus, theta_minus=args.theta_minus)
+def problem_from_args(args, alpha=None):
+    """The Problem of the flags (at `alpha` instead of --alpha, where given)."""
+    return Problem(args.alpha if alpha is None else alpha, args.delta, args.rho, args.theta,
+                   theta_plus=getattr(args, "theta_plus", None), theta_minus=getattr(args, "theta_minus", None),
+                   spectrum=spectrum_from_args(args))
 
 
 def stages_from_args(args) -> list:
@@ -258,7 +278,8 @@ def problem_line(problem) -> str:
     if p.theta_plus is not None or p.theta_minus is not None:
         flips += f" theta_plus={p.theta_plus if p.theta_plus is not None else p.theta:g}"
         flips += f" theta_minus={p.theta_minus if p.theta_minus is not None else p.theta:g}"
-    return f"# problem: alpha={p.alpha:g} delta={p.delta:g} rho={p.rho:g} {flips}"
+    cov = f"spectrum(N={len(p.spectrum.eigenvalues)})" if p.spectrum is not None else f"delta={p.delta:g}"
+    return f"# problem: alpha={p.alpha:g} {cov} rho={p.rho:g} {flips}"
 
 
 def table_header(problem, n_stages: int, loss: str, args) -> list[str]:

@@ -4,8 +4,12 @@ every stage shares it, at_bound only for real edges of the search box)."""
 from __future__ import annotations
 
 from sdgmm._model import problem_dict
+from sdgmm._params import PAPER_SETTING
 from sdgmm.cli._common import align, problem_line, yes_no
-from sdgmm.optimal import bayes_limit
+
+
+def _covariance(args) -> str:
+    return f"spectrum={args.spectrum}" if args.spectrum else f"delta={args.delta or PAPER_SETTING['delta']:g}"
 
 
 def search_line(args, seconds: float) -> str:
@@ -111,7 +115,7 @@ def optimize_dict(res, args) -> dict:
 
 
 def curve_title(args) -> str:
-    return (f"optimally tuned SD: delta={args.delta:g} rho={args.rho:g} theta={args.theta:g}\n"
+    return (f"optimally tuned SD: {_covariance(args)} rho={args.rho:g} theta={args.theta:g}\n"
             f"loss={args.loss}, labels={args.labels}, bias={args.bias}")
 
 
@@ -121,11 +125,10 @@ def curve_table(df, args, seconds: float) -> str:
 
     alphas = args.alphas
     header = [
-        (f"# curve: delta={args.delta:g} rho={args.rho:g} theta={args.theta:g}; {len(alphas)} alphas from "
+        (f"# curve: {_covariance(args)} rho={args.rho:g} theta={args.theta:g}; {len(alphas)} alphas from "
          f"{alphas[0]:g} to {alphas[-1]:g}; stage counts {','.join(map(str, args.stage_counts))}"),
         search_line(args, seconds),
-        (f"# noiseless = optimal 0-SD without label noise; alpha -> inf Bayes limit = {bayes_limit(args.delta):.6f}"
-         " (balanced)"),
+        f"# noiseless = optimal 0-SD without label noise; alpha -> inf Bayes limit = {df['bayes'].iloc[0]:.6f}",
     ]
     cols = ("alpha", "SD", "eps", "eps_error", "lam", "beta", "at_bound", "noiseless")
     cells, notes = [cols], []
@@ -149,7 +152,8 @@ def curve_table(df, args, seconds: float) -> str:
 
 def curve_dict(df, args, seconds: float) -> dict:
     return {
-        "delta": args.delta, "rho": args.rho, "theta": args.theta, "loss": args.loss, "labels": args.labels,
+        "delta": args.delta, "spectrum": args.spectrum, "rho": args.rho, "theta": args.theta, "loss": args.loss,
+        "labels": args.labels,
         "bias": args.bias, "bounds": {"lam": list(args.lam_bounds), "beta": list(args.beta_bounds)},
         "restarts": args.restarts, "seed": args.seed, "alphas": list(args.alphas),
         "stage_counts": list(args.stage_counts), "seconds": seconds,

@@ -9,7 +9,6 @@ import os
 import sys
 import time
 
-from sdgmm._model import Problem
 from sdgmm._output import write_outputs
 from sdgmm._params import LOSSES
 from sdgmm._progress import ProgressBar
@@ -17,6 +16,7 @@ from sdgmm.cli._common import (
     C_INT,
     EXIT_OK,
     Formatter,
+    add_delta_and_spectrum,
     add_output_args,
     add_problem_args,
     api_default,
@@ -232,8 +232,8 @@ def add_curve(subparsers) -> None:
                    help="sample ratios alpha = M / N: 'A:B:K' = K points log-spaced from A to B inclusive "
                         "(0 < A < B, K >= 1), or a comma list of positive numbers such as 0.5,1,2 "
                         "(default: %(default)s)")
-    for name, meta, text in (("delta", "D", "noise variance per coordinate of the inputs; > 0"),
-                             ("rho", "R", "class prior rho = P(s = +1); in (0, 1)"),
+    add_delta_and_spectrum(g)
+    for name, meta, text in (("rho", "R", "class prior rho = P(s = +1); in (0, 1)"),
                              ("theta", "T", "label-flip rate theta; in [0, 1)")):
         g.add_argument(f"--{name}", type=float, default=api_default(curve, name), metavar=meta,
                        help=f"{text} (default: %(default)s)")
@@ -256,11 +256,12 @@ def run_curve(args) -> int:
 
     plot_path = writable_path(args.plot, "--plot", figure=True)
     csv_path = writable_path(args.csv, "--csv")
-    Problem(args.alphas[0], args.delta, rho=args.rho, theta=args.theta)  # bad delta/rho/theta: fail now
+    problem = problem_from_args(args, alpha=args.alphas[0])  # bad delta/rho/theta/spectrum: fail now
     bar = ProgressBar(len(args.alphas), "sdgmm curve", "alphas") if args.progress or sys.stderr.isatty() else None
     start = time.perf_counter()
     try:
         df = call_reporting_warnings(curve, args.alphas, delta=args.delta, rho=args.rho, theta=args.theta,
+                                     spectrum=problem.spectrum,
                                       stage_counts=args.stage_counts, progress=bar, **_search_kwargs(args))
     finally:
         if bar is not None:

@@ -99,9 +99,13 @@ def add_probe(subparsers) -> None:
                    help="most stages of hard T-SD (early stopping picks T) (default: %(default)s)")
     g.add_argument("--bias", choices=FIT_BIASES, default="learn",
                    help="bias policy of the SD stages (default: %(default)s)")
+    g.add_argument("--no-theory", dest="theory", action="store_false",
+                   help="skip the theory: by default the mixture of docs/theory.md section 6 is fitted to the whole "
+                        "training pool (sdgmm.fit_mixture) and every row gets theory_error, the theory's test error "
+                        "at the hyperparameters the method used")
     g.add_argument("--zero-tuning", action="store_true",
-                   help="also run the theory-optimal hard 1-SD of the matched Gaussian mixture (sdgmm.fit_gmm; "
-                        "uses the true theta)")
+                   help="also run every method with the theory's optimal hyperparameters for each M and theta "
+                        "(rows 'zero-tuned <method>'; no validation; uses the true theta)")
     g.add_argument("--seed", type=int, default=0, metavar="S", help="random seed, >= 0 (default: %(default)s)")
     g.add_argument("--threads", type=int, default=0, metavar="N", help="solver threads, 0 = all (default: 0)")
     g = p.add_argument_group("output")
@@ -129,7 +133,8 @@ def run_probe(args) -> int:
         res = probe(split.X_train, split.y_train, split.X_test, split.y_test, classes=classes, M=args.M,
                     theta=args.theta, trials=args.trials, noise=args.noise, sampling=args.sampling,
                     validation=args.validation, max_stages=args.max_stages, bias=args.bias,
-                    zero_tuning=args.zero_tuning, seed=args.seed, threads=args.threads, progress=bar)
+                        theory=args.theory, zero_tuning=args.zero_tuning, seed=args.seed, threads=args.threads,
+                    progress=bar)
     finally:
         if bar is not None:
             bar.close()
@@ -155,17 +160,22 @@ def _probe_table(res, summary) -> str:
               ("# test error against the clean test labels, mean +- s.e. over trials; lam = 1/C per stage "
               "(median over trials); beta = soft temperature (inf = hard)"),
               ("# selected: per trial, the method with the best validation score (how often each was chosen "
-               "in the last column)")]
+               "in the last column); theory: the theory's error at the hyperparameters used (mean over trials)")]
+    if "mixture" in s:
+        m = s["mixture"]
+        header.append(f"# mixture fitted to the pool: ||S_B - S_A|| / ||S|| = {m['covariance_mismatch']:.3f}, "
+                      f"variance along the mean difference B / A = {m['variance_ratio']:.3f}")
     failed = summary["failed"].sum() + summary["excluded_fits"].sum()
     if failed:
         header.append("# failed: trials without a finite fit to score; excluded: tuning fits with non-finite "
                       "weights, never scored")
-    cells = [("M", "alpha", "theta", "method", "test_error", "se", "val_error", "T", "lam", "beta")
+    cells = [("M", "alpha", "theta", "method", "test_error", "se", "theory", "val_error", "T", "lam", "beta")
              + (("failed", "excluded") if failed else ()) + ("chosen",)]
     for r in summary.to_dict(orient="records"):
         counts = (str(r["failed"]), str(int(r["excluded_fits"]))) if failed else ()
         cells.append((str(r["M"]), f"{r['alpha']:.3g}", f"{r['theta']:g}", r["method"], f"{r['test_error']:.4f}",
-                      f"{r['test_error_se']:.4f}", f"{r['val_error']:.4f}", f"{r['n_stages']:.1f}", r["lam"],
+                      f"{r['test_error_se']:.4f}", f"{r['theory_error']:.4f}", f"{r['val_error']:.4f}",
+                      f"{r['n_stages']:.1f}", r["lam"],
                       f"{r['beta']:.3g}", *counts, r["selected"] or "-"))
     diff = [("M", "theta", "method", "minus_0SD", "se")]
     for r in res.paired_differences().to_dict(orient="records"):

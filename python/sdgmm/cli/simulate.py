@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import sdgmm._core as _core
-from sdgmm._simulate import compare, simulate
+from sdgmm._simulate import compare, default_dimension, simulate
 from sdgmm.cli._common import (
     EXIT_OK,
     Formatter,
@@ -72,6 +72,8 @@ def add(subparsers) -> None:
 def run(args) -> int:
     problem = problem_from_args(args)
     stages = stages_from_args(args)
+    if args.N is None:
+        args.N = default_dimension(problem)
     sizes = {"N": args.N, "trials": args.trials, "seed": args.seed, "threads": args.threads}
     if not args.compare:
         res = call_reporting_warnings(simulate, problem, stages, args.loss, tol=args.tol,

@@ -72,6 +72,8 @@ RUN_FLAGS = [
     ("--scheduler", None, "scheduler", str, ("an existing Dask scheduler, e.g. tcp://127.0.0.1:8786 (default: a "
                                             "local cluster)")),
     ("--workers", None, "workers", int, "worker processes of the local cluster (default: one per core)"),
+    ("--spectrum", None, "spectrum", str, ("a spectrum file (.npz with eigenvalues, mean) for every point, in place "
+                                          "of the delta axis")),
     *[(f"--{a}", "axes", a, _axis(a), text) for a, text in (
         ("alpha", "axis: sample ratios; comma list or A:B:K log-spaced"),
         ("delta", "axis: input noise variances; comma list or A:B:K"),

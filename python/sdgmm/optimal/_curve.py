@@ -33,10 +33,27 @@ def bayes_limit(delta: float) -> float:
     return 0.5 * math.erfc(1.0 / math.sqrt(delta) / math.sqrt(2.0))
 
 
-def curve(alphas: Sequence[float], *, delta: float = PAPER_SETTING["delta"], rho: float = PAPER_SETTING["rho"],
-          theta: float = PAPER_SETTING["theta"], stage_counts: Sequence[int] = (1, 2, 6), loss: str = "logistic",
-          labels: str = "hard", bias: str = "learn", bounds: dict | None = None, restarts: int = 0, seed: int = 0,
-          progress=None, **optimize_options):
+def references(problem: Problem) -> dict:
+    """The curve's reference columns at this problem's alpha (balanced classes): 'noiseless', the optimal 0-SD
+    error without label noise, and 'bayes', the alpha -> inf Bayes limit. With a spectrum the Bayes classifier
+    is Sigma^{-1} mu, whose error is H(sqrt((1/N) sum mu~_i^2 / sigma_i)) (0 where a mean lies in a direction
+    without variance), and the noiseless optimum is solved (a one-stage search)."""
+    if problem.spectrum is None:
+        return {"noiseless": noiseless_reference(problem.alpha, problem.delta), "bayes": bayes_limit(problem.delta)}
+    sigma, mean = (np.asarray(a) for a in (problem.spectrum.eigenvalues, problem.spectrum.mean))
+    if np.any((sigma == 0) & (mean != 0)):
+        bayes = 0.0
+    else:
+        snr = np.sum(mean[sigma > 0] ** 2 / sigma[sigma > 0]) / len(sigma)
+        bayes = 0.5 * math.erfc(math.sqrt(snr) / math.sqrt(2.0))
+    clean = Problem(problem.alpha, rho=0.5, theta=0.0, spectrum=problem.spectrum)
+    return {"noiseless": optimize(clean, n_stages=1, restarts=0).optima[0].eps_final, "bayes": bayes}
+
+
+def curve(alphas: Sequence[float], *, delta: float | None = None, rho: float = PAPER_SETTING["rho"],
+          theta: float = PAPER_SETTING["theta"], spectrum=None, stage_counts: Sequence[int] = (1, 2, 6),
+          loss: str = "logistic", labels: str = "hard", bias: str = "learn", bounds: dict | None = None,
+          restarts: int = 0, seed: int = 0, progress=None, **optimize_options):
     """Optimal error and hyperparameters against alpha, one row per (alpha, stage count).
 
     Alphas are visited in increasing order and each search starts from the previous alpha's
@@ -45,18 +62,19 @@ def curve(alphas: Sequence[float], *, delta: float = PAPER_SETTING["delta"], rho
     local search, 1-2 minutes for hard labels at T = 6). A stage count whose state evolution cannot be solved at an
     alpha gets a row with eps NaN and the reason in ``failure``. Reference columns: the noiseless optimum of 0-SD and the
     alpha -> inf Bayes limit (balanced case, theory.md section 3). ``progress`` is an optional
-    callable receiving (done, total) after each alpha.
+    callable receiving (done, total) after each alpha. ``delta`` (default the paper's 0.5) or ``spectrum`` (a
+    :class:`sdgmm.Spectrum`) sets the covariance, as in :class:`sdgmm.Problem`.
     """
     import pandas as pd
 
     alphas, counts = _grid(alphas, stage_counts, optimize_options)
     rows, start = [], None
     for k, alpha in enumerate(alphas):
-        res = optimize(Problem(alpha, delta, rho=rho, theta=theta), n_stages=counts[-1], loss=loss, labels=labels,
-                       bias=bias, bounds=bounds, restarts=restarts, seed=seed, start=start, **optimize_options)
+        problem = Problem(alpha, delta, rho=rho, theta=theta, spectrum=spectrum)
+        res = optimize(problem, n_stages=counts[-1], loss=loss, labels=labels, bias=bias, bounds=bounds,
+                       restarts=restarts, seed=seed, start=start, **optimize_options)
         start = next_start(res.optima[0].lam[0])
-        refs = {"noiseless": noiseless_reference(alpha, delta), "bayes": bayes_limit(delta)}
-        rows += _rows(alpha, res, counts, refs)
+        rows += _rows(alpha, res, counts, references(problem))
         if progress is not None:
             progress(k + 1, len(alphas))
     return pd.DataFrame(rows)

@@ -172,7 +172,8 @@ def _best_at_final_accuracy(settings: SearchSettings, search: Search, found, war
     its own start. Values the final rule cannot vouch for (eps_error over ACCURACY_WARNING: steep soft targets
     at a lam = inf stage, where the search's coarse rule can be 0.03 off) rank after every accurate one. A
     local optimum whose search value is worse than the best final eps by more than the search rule's error is
-    not solved (hard T = 6: seconds per solve)."""
+    not solved (hard T = 6: seconds per solve), nor is a warm start that the search rule could not solve (a soft
+    stage at the lam floor can fail to converge: 38 s of QMC iterations on a digits spectrum)."""
     solved = {}
 
     def at_final(x):
@@ -186,7 +187,7 @@ def _best_at_final_accuracy(settings: SearchSettings, search: Search, found, war
 
     best = None
     ordered = sorted(found, key=lambda fx: fx[0])  # [(search value, x)]
-    for value, x in [*ordered, *((-math.inf, x) for x in warm_starts)]:
+    for value, x in [*ordered, *((search(x), x) for x in warm_starts)]:
         if best is not None and not rank(best[1])[0] and value > best[1].eps[-1] + SEARCH_RULE_ERROR:
             continue
         r = at_final(x)

@@ -75,6 +75,7 @@ class Search:
         if self.tune_bias:
             self.box.append(tuple(bounds["bias"]))
         self.evaluations = 0
+        self._values = {}  # by clipped point: the final pick asks again for the warm starts' values
 
     def hyper(self, x):
         """(lam_1..lam_T, beta_2..beta_T, B) at search point x; beta is inf for hard labels, B NaN
@@ -95,8 +96,13 @@ class Search:
                            bias_value=bias_value if self.tune_bias else 0.0)
 
     def __call__(self, x) -> float:
+        key = tuple(self.clip(x))
+        if key not in self._values:
+            self._values[key] = self._evaluate(self.stages(np.array(key)))
+        return self._values[key]
+
+    def _evaluate(self, stages) -> float:
         self.evaluations += 1
-        stages = self.stages(self.clip(x))
         r = evaluate(self.problem, stages, self.loss, self.accuracy)
         if r is not None and self.accuracy.get("estimate_error") and not r.eps_error[-1] <= SEARCH_RULE_ERROR:
             # QMC keeps its accuracy on steep soft targets (CIFAR spectrum, beta = 75: the 12-node rule says

@@ -3,7 +3,7 @@ validation splits, scored on a clean test set), its data handling and plot, the 
 and image features. The estimator itself is :class:`sdgmm.estimator.SelfDistillationClassifier`."""
 
 from sdgmm.realdata._data import Split, load_split, read_features
-from sdgmm.realdata._mixture import GMMFit, fit_gmm
+from sdgmm.realdata._mixture import MixtureFit, fit_mixture
 from sdgmm.realdata._plot import plot_probe
 from sdgmm.realdata._result import ProbeResult
 from sdgmm.realdata._runner import METHODS, SELECTED, probe
@@ -11,10 +11,10 @@ from sdgmm.realdata._runner import METHODS, SELECTED, probe
 __all__ = [
            "METHODS",
            "SELECTED",
-           "GMMFit",
+           "MixtureFit",
            "ProbeResult",
            "Split",
-           "fit_gmm",
+           "fit_mixture",
            "load_split",
            "plot_probe",
            "probe",

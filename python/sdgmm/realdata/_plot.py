@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-MARKERS = {"0-SD": "o", "soft 1-SD": "s", "hard 1-SD": "^", "hard T-SD": "D", "selected": "*", "theory hard 1-SD": "x"}
+MARKERS = {"0-SD": "o", "soft 1-SD": "s", "hard 1-SD": "^", "hard T-SD": "D", "selected": "*"}
 
 
 def plot_probe(summary, *, N: int, classes=None, path=None):
-    """Mean test error +- standard error over trials, log alpha axis; ``summary`` from ProbeResult.summary()."""
+    """Mean test error +- standard error over trials (points), log alpha axis, with the theory's prediction at the
+    hyperparameters each method used as a line of the same colour where the summary has it; ``summary`` from
+    ProbeResult.summary(). Zero-tuned methods are drawn dashed."""
     from matplotlib.figure import Figure
 
     thetas = sorted(summary["theta"].unique())
@@ -14,15 +16,20 @@ def plot_probe(summary, *, N: int, classes=None, path=None):
     axes = fig.subplots(1, len(thetas), sharey=True, squeeze=False)[0]
     for ax, theta in zip(axes, thetas):
         part = summary[summary["theta"] == theta]
-        for method in part["method"].unique():
+        for k, method in enumerate(part["method"].unique()):
             rows = part[part["method"] == method].sort_values("alpha")
-            ax.errorbar(rows["alpha"], rows["test_error"], yerr=rows["test_error_se"], marker=MARKERS.get(method, "."),
-                        markersize=4, capsize=2, linewidth=1, label=method)
+            color = f"C{k % 10}"
+            ax.errorbar(rows["alpha"], rows["test_error"], yerr=rows["test_error_se"],
+                        marker=MARKERS.get(method.removeprefix("zero-tuned "), "."), markersize=4, capsize=2,
+                        linestyle="none", color=color, label=method)
+            if "theory_error" in rows and rows["theory_error"].notna().any():
+                ax.plot(rows["alpha"], rows["theory_error"], "--" if method.startswith("zero") else "-",
+                        color=color, linewidth=1)
         ax.set_xscale("log")
         ax.set_xlabel(f"alpha = M / N  (N = {N})")
         ax.set_title(f"theta = {theta:g}", fontsize="medium")
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("test error (mean +- s.e. over trials)")
+    axes[0].set_ylabel("test error (points: measured, lines: theory)")
     axes[0].legend(fontsize="small")
     if classes is not None:
         fig.suptitle(f"linear probe, classes {classes[0]} vs {classes[1]}", fontsize="medium")

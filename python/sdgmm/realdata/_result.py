@@ -21,15 +21,17 @@ class ProbeResult:
     seconds: float = math.nan
 
     def summary(self):
-        """Mean and standard error over the trials with a test error; ``failed`` counts the trials without one
+        """Mean and standard error over the trials with a test error, and the mean of the theory's prediction at
+        the hyperparameters each trial used (``theory_error``); ``failed`` counts the trials without one
         (no finite fit to score), ``excluded_fits`` the tuning fits with non-finite weights that were never
         scored, and ``selected`` how often each method was the one selected by validation."""
         df = self.trials
-        if "selected" not in df:
-            df = df.assign(selected=None)
+        for column in ("selected", "theory_error"):
+            if column not in df:
+                df = df.assign(**{column: None if column == "selected" else math.nan})
         g = df.groupby(["M", "theta", "method"], sort=False)
         out = g.agg(alpha=("alpha", "first"), test_error=("test_error", "mean"),
-                    test_error_se=("test_error", _standard_error),
+                    test_error_se=("test_error", _standard_error), theory_error=("theory_error", "mean"),
                     val_error=("val_error", "mean"), n_stages=("n_stages", "mean"), trials=("test_error", "count"),
                     failed=("test_error", lambda s: int(s.isna().sum())),
                     excluded_fits=("excluded_fits", "sum"),
@@ -52,7 +54,6 @@ class ProbeResult:
         return out
 
     def plot(self, path=None):
-
         return plot_probe(self.summary(), N=self.N, classes=self.classes, path=path)
 
 

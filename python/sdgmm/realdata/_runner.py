@@ -12,7 +12,6 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from sdgmm._params import FIT_BIASES, NOISES, SAMPLINGS, choice, integer
-from sdgmm.errors import ConvergenceError
 from sdgmm.estimator import SelfDistillationClassifier
 from sdgmm.realdata._data import (
     Split,
@@ -23,7 +22,8 @@ from sdgmm.realdata._data import (
     standardiser,
     two_classes,
 )
-from sdgmm.realdata._mixture import fit_gmm
+from sdgmm.realdata._mixture import fit_mixture
+from sdgmm.realdata._predict import TheoryOfData, parse_lams
 from sdgmm.realdata._result import ProbeResult
 from sdgmm.realdata._tuning import (
     DEFAULT_BETA_GRID,
@@ -96,6 +96,7 @@ class ProbeSettings:
     seed: int
     trials: int
     threads: int
+    theory: TheoryOfData | None  # the mixture fitted to the pool, where theory_error or zero tuning is asked for
 
     def to_dict(self) -> dict:
         return {"noise": self.noise, "sampling": self.sampling, "validation": self.validation,
@@ -106,7 +107,7 @@ class ProbeSettings:
 def probe(X_train, y_train, X_test, y_test, *, classes=None, M: Sequence[int] | int = (100, 200, 500, 1000, 2000),
           theta: Sequence[float] | float = (0.0, 0.2, 0.4), trials: int = 5, noise: str = "exact",
           sampling: str = "balanced", validation="auto", max_stages: int = 4, bias: str = "learn",
-          lam_grid=DEFAULT_LAM_GRID, beta_grid=DEFAULT_BETA_GRID, zero_tuning: bool = False,
+          lam_grid=DEFAULT_LAM_GRID, beta_grid=DEFAULT_BETA_GRID, theory: bool = True, zero_tuning: bool = False,
           seed: int = 0, threads: int = 0, progress=None) -> ProbeResult:
     """Compare 0-SD, soft 1-SD, hard 1-SD and hard T-SD (T <= max_stages, early stopping) on real features.
 
@@ -117,16 +118,19 @@ def probe(X_train, y_train, X_test, y_test, *, classes=None, M: Sequence[int] | 
     refit the tuned method on the whole subset and measure its error on the clean test set. The test
     set enters only that last step. ``lam_grid`` is in units of N: the estimator's lam (= 1 / C) divided
     by the feature dimension. Subsets and flips depend on (seed, M, trial) only and are nested across
-    theta. ``zero_tuning`` adds the theory-optimal hard 1-SD (bias fixed after stage 1) of the mixture that
-    :func:`sdgmm.fit_gmm` matches to the subset, given the true theta (no validation).
+    theta. ``theory``: the mixture of docs/theory.md section 6 is fitted to the whole (clean, standardised) training
+    pool (:func:`sdgmm.fit_mixture`) and each row gets ``theory_error``, the theory's test error at the
+    hyperparameters the method used. ``zero_tuning`` adds, for each method, a row 'zero-tuned <method>' refitted
+    with the theory's optimal hyperparameters for that M and theta (no validation at all).
     ``progress(done, total)`` is called after each (M, theta, trial).
     """
     import pandas as pd
 
     Ms, thetas = _check_options(M, theta, trials, validation, max_stages, bias, noise, sampling)
     split, classes = two_classes(Split(X_train, y_train, X_test, y_test), classes)
+    predictor = _theory_of(split, bias, max_stages) if theory or zero_tuning else None
     settings = ProbeSettings(noise, sampling, validation, max_stages, bias, _grid(lam_grid, "lam_grid"),
-                             _grid(beta_grid, "beta_grid"), zero_tuning, seed, trials, threads)
+                             _grid(beta_grid, "beta_grid"), zero_tuning, seed, trials, threads, predictor)
     for m in Ms:  # every M must fit before anything is computed
         draw_subset(split.y_train, m, np.random.default_rng(0), sampling)
     start = time.perf_counter()
@@ -134,8 +138,18 @@ def probe(X_train, y_train, X_test, y_test, *, classes=None, M: Sequence[int] | 
     # of 0.36 s (N = 1280) when the cores were busy.
     with threadpool_limits(limits=1, user_api="blas"):
         rows = _trials(split, Ms, thetas, settings, progress)
-    return ProbeResult(pd.DataFrame(rows), split.X_train.shape[1], classes, settings.to_dict(),
-                       time.perf_counter() - start)
+    info = settings.to_dict()
+    if predictor is not None:
+        fit = predictor.mixture
+        info["mixture"] = {"covariance_mismatch": fit.covariance_mismatch, "variance_ratio": fit.variance_ratio,
+                           "mean_noise": fit.mean_noise, "rho": fit.rho}
+    return ProbeResult(pd.DataFrame(rows), split.X_train.shape[1], classes, info, time.perf_counter() - start)
+
+
+def _theory_of(split, bias: str, max_stages: int) -> TheoryOfData:
+    """The mixture fitted to the whole training pool, standardised as the subsets are."""
+    mean, scale = standardiser(split.X_train)
+    return TheoryOfData(fit_mixture((split.X_train - mean) / scale, split.y_train), bias, max_stages)
 
 
 def _trials(split, Ms, thetas, settings: ProbeSettings, progress) -> list:
@@ -152,9 +166,10 @@ def _trials(split, Ms, thetas, settings: ProbeSettings, progress) -> list:
             X = np.ascontiguousarray((split.X_train[idx] - mean) / scale)
             Z = principal_coordinates(X)  # no labels: shared by every theta
             X_test = (split.X_test - mean) / scale  # the test set's only use: scoring the refitted models
+            rho = float(np.mean(y_clean))
             for th in thetas:
                 y_noisy = noisy_labels(y_clean, th, settings.noise, ranks, uniforms)
-                for row, model in _one_trial(X, Z, y_noisy, seeds[2], settings, th):
+                for row, model in _one_trial(X, Z, y_noisy, seeds[2], settings, th, rho):
                     row["test_error"] = math.nan if model is None else float(np.mean(model.predict(X_test) != split.y_test))
                     rows.append({"M": m, "alpha": m / N, "theta": th, "trial": k, **row,
                                  "realised_flips": int(np.sum(y_noisy != y_clean))})
@@ -164,7 +179,7 @@ def _trials(split, Ms, thetas, settings: ProbeSettings, progress) -> list:
     return rows
 
 
-def _one_trial(X, Z, y_noisy, seed_seq, settings: ProbeSettings, theta):
+def _one_trial(X, Z, y_noisy, seed_seq, settings: ProbeSettings, theta, rho):
     """Tune on the training subset alone (its principal coordinates Z) and refit on its features X;
     returns [(row, fitted estimator or None)] per method, then the row of the method that validated best."""
     t0 = time.perf_counter()
@@ -175,49 +190,60 @@ def _one_trial(X, Z, y_noisy, seed_seq, settings: ProbeSettings, theta):
     tuned = tune(objective, len(settings.lam_grid), len(settings.beta_grid), settings.max_stages)
     shared = {"tuning_fits": objective.n_fits, "excluded_fits": objective.excluded,
               "tuning_seconds": time.perf_counter() - t0}
-    out = [_refit(X, y_noisy, method, *tuned[method], settings, shared) for method in METHODS]
+    out = [_refit(X, y_noisy, method, _configuration(tuned[method][0], settings, X.shape[1]), settings,
+                  {"val_error": tuned[method][1][0], **shared}) for method in METHODS]
     scores = {row["method"]: tuned[row["method"]][1] for row, model in out if model is not None}
+    out += [_zero_tuned(X, y_noisy, method, theta, rho, settings) for method in METHODS if settings.zero_tuning]
+    if settings.theory is not None:
+        for row, _ in out:
+            row["theory_error"] = _theory_error(row, len(y_noisy), theta, rho, settings)
     if scores:  # ties go to the simpler method, first in METHODS
         best = min(scores, key=lambda m: (scores[m], METHODS.index(m)))
         row, model = next((r, m) for r, m in out if r["method"] == best)
         out.append(({**row, "method": SELECTED, "selected": best}, model))
-    if settings.zero_tuning:
-        out.append(_zero_tuning(X, y_noisy, theta, settings.threads))
     return out
 
 
-def _refit(X, y_noisy, method, key, score, settings: ProbeSettings, shared):
-    """(row, estimator refitted on the whole subset with the tuned configuration `key`, or None where no finite
-    fit exists)."""
-    N = X.shape[1]
+def _configuration(key, settings: ProbeSettings, N: int):
+    """(lam per stage in estimator units, beta per soft stage, labels) of a tuned key."""
     lam = [settings.lam_grid[i] * N for i, _ in key]
     beta = [settings.beta_grid[j] for _, j in key[1:] if j != HARD]
-    row = {"method": method, "val_error": score[0], "lam": ";".join(f"{v:.6g}" for v in lam),
-           "beta": beta[0] if beta else math.inf, **shared}
-    if not np.isfinite(score[0]):  # every configuration had a non-finite fit on some split
+    return lam, beta, "soft" if beta else "hard"
+
+
+def _refit(X, y_noisy, method, configuration, settings: ProbeSettings, extra):
+    """(row, estimator refitted on the whole subset with the configuration (lam, beta, labels), or None where no
+    finite fit exists). `extra` holds the row's tuning record; a tuned method whose val_error is NaN had a
+    non-finite fit in every configuration."""
+    lam, beta, labels = configuration
+    row = {"method": method, "lam": ";".join(f"{v:.6g}" for v in lam), "beta": beta[0] if beta else math.inf,
+           "labels": labels, **extra}
+    if "tuning_seconds" in extra and not np.isfinite(row["val_error"]):
         return {**row, "val_error": math.nan, "n_stages": 0,
                 "failure": "no configuration with finite fits on every validation split"}, None
-    model = SelfDistillationClassifier(n_stages=len(key), lam=lam, labels="soft" if beta else "hard",
-                                       beta=beta or 1.0, bias=settings.bias, threads=settings.threads).fit(X, y_noisy)
+    model = SelfDistillationClassifier(n_stages=len(lam), lam=lam, labels=labels, beta=beta or 1.0,
+                                       bias=settings.bias, threads=settings.threads).fit(X, y_noisy)
     if not (np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()):
         return {**row, "n_stages": model.n_stages_, "failure": "the refit has non-finite weights"}, None
     return {**row, "n_stages": model.n_stages_}, model
 
 
-def _zero_tuning(X, y_noisy, theta, threads):
-    """Hard 1-SD at the theory optimum of the matched mixture; a mixture that cannot be matched (no
-    separation beyond sampling noise, or no converged optimum) gives a row with NaN test error.
+def _zero_tuned(X, y_noisy, method, theta, rho, settings: ProbeSettings):
+    """The method refitted with the theory's optimal hyperparameters for this M and theta (no validation)."""
+    optimum = settings.theory.optimum(len(y_noisy), theta, rho, method)
+    name = f"zero-tuned {method}"
+    if optimum is None:
+        return {"method": name, "val_error": math.nan, "n_stages": 0, "lam": "nan", "beta": math.inf,
+                "failure": "the theory found no converged optimum"}, None
+    lam, beta, labels = optimum
+    return _refit(X, y_noisy, name, (list(lam), [b for b in beta if np.isfinite(b)], labels), settings,
+                  {"val_error": math.nan, "tuning_fits": 0})
 
-    Stage 2 keeps stage 1's bias: the optimum is often lam -> inf, where the weights shrink like 1/lam
-    but a learned bias stays the log-odds of the pseudo-labels, O(1) in a finite sample (measured on
-    CIFAR, M = 1000, theta = 0.2: bias -0.29 against logits of 0.05, every test point one class)."""
 
-    try:
-        info = fit_gmm(X, y_noisy, theta=theta).optimal(n_stages=2, labels="hard", bias="fix_first")
-    except (ValueError, ConvergenceError) as e:
-        return {"method": "theory hard 1-SD", "val_error": math.nan, "n_stages": 0, "lam": "nan", "beta": math.inf,
-                "tuning_fits": 0, "tuning_seconds": 0.0, "failure": str(e)}, None
-    model = SelfDistillationClassifier(n_stages=2, lam=info["lam"], bias="fix_first", threads=threads).fit(X, y_noisy)
-    return {"method": "theory hard 1-SD", "val_error": math.nan, "n_stages": model.n_stages_,
-            "lam": ";".join(f"{v:.6g}" for v in info["lam"]), "beta": math.inf, "tuning_fits": 0,
-            "tuning_seconds": info["seconds"]}, model
+def _theory_error(row, M, theta, rho, settings: ProbeSettings) -> float:
+    """The theory's error of the row's configuration, with the stages the refit kept (a collapse ends a run)."""
+    if not row.get("n_stages") or row.get("lam") == "nan":
+        return math.nan
+    lam = parse_lams(row["lam"])[: row["n_stages"]]
+    beta = [row["beta"]] * (len(lam) - 1) if row.get("labels") == "soft" else []
+    return settings.theory.error(M, theta, rho, lam, beta, row.get("labels", "hard"))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sdgmm._model import Problem
+from sdgmm._model import Problem, Spectrum
 from sdgmm._params import BIASES, LABELS, LOSSES, PAPER_SETTING, integer
 from sdgmm.optimal import SEARCH_BIASES
 
@@ -31,7 +31,7 @@ JOB_KEYS = {
     "optimize": {"restarts": 1, "gain_tol": 1e-6, "seed": 0, "early_stopping": True, "lam_bounds": [1e-4, 1e3],
                  "beta_bounds": [1e-2, 1e2]},
 }
-SETTINGS = {"kind": None, "store": None, "chain": 4, "scheduler": None, "workers": 0}
+SETTINGS = {"kind": None, "store": None, "chain": 4, "scheduler": None, "workers": 0, "spectrum": None}
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,10 @@ class SweepSpec:
     scheduler: str | None = None
     workers: int = 0  # local cluster worker processes; 0 = one per core
     points: list = field(default_factory=list, compare=False)  # the expanded, validated grid
+    spectrum: dict = field(default_factory=dict)  # {"spectrum": path, "spectrum_sha256": ...} or {}
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "axes": self.axes, "job": self.job, "chain": self.chain}
+        return {"kind": self.kind, "axes": self.axes, "job": self.job, "chain": self.chain, **self.spectrum}
 
     def varying_axes(self) -> list:
         return [name for name in AXES if len(self.axes[name]) > 1]
@@ -106,9 +107,27 @@ def from_dict(raw: dict) -> SweepSpec:
     if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
         raise ValueError(f"scheduler must be an address such as tcp://127.0.0.1:8786 (got {scheduler!r})")
     job = _job(kind, raw.get("job", {}))
+    spectrum = _spectrum(raw.get("spectrum"), raw.get("axes", {}))
     axes = _axes(kind, raw.get("axes", {}), job)
-    points = [_point(kind, dict(zip(AXES, values)), job) for values in itertools.product(*axes.values())]
-    return SweepSpec(kind, axes, job, store, chain, scheduler, workers, points)
+    if spectrum:
+        axes["delta"] = [None]
+    points = [_point(kind, dict(zip(AXES, values)), job, spectrum) for values in itertools.product(*axes.values())]
+    return SweepSpec(kind, axes, job, store, chain, scheduler, workers, points, spectrum)
+
+
+def _spectrum(path, raw_axes) -> dict:
+    """A spectrum file for every point ({} when none): its absolute path and the hash of its content, which is
+    part of every point's id, so that a changed file is a new sweep. The delta axis goes with it."""
+    if path is None:
+        return {}
+    if not isinstance(path, str):
+        raise ValueError(f"spectrum must be the path of an .npz spectrum file (got {path!r})")  # noqa: TRY004 (input)
+    if "delta" in raw_axes:
+        raise ValueError("axis delta: a sweep with a spectrum has no delta axis (the spectrum is the covariance)")
+    Spectrum.load(path)  # readable and valid, before any work
+    with open(path, "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()[:16]
+    return {"spectrum": os.path.abspath(path), "spectrum_sha256": digest}
 
 
 def _job(kind: str, raw: dict) -> dict:
@@ -198,19 +217,20 @@ def _axes(kind: str, raw: dict, job: dict) -> dict:
     return axes
 
 
-def _point(kind: str, axes: dict, job: dict) -> dict:
+def _point(kind: str, axes: dict, job: dict, spectrum: dict) -> dict:
     """The full spec of one point, validated by building what the job will build."""
 
     where = ", ".join(f"{k} = {axes[k]!r}" for k in AXES)
     try:
-        Problem(axes["alpha"], axes["delta"], rho=axes["rho"], theta=axes["theta"])
+        Problem(axes["alpha"], axes["delta"], rho=axes["rho"], theta=axes["theta"],
+                spectrum=Spectrum.load(spectrum["spectrum"]) if spectrum else None)
     except ValueError as e:
         raise ValueError(f"invalid point ({where}): {e}") from None
     for name, allowed in (("loss", LOSSES), ("labels", LABELS),
                           ("bias", SEARCH_BIASES if kind == "optimize" else BIASES[:2])):
         if axes[name] not in allowed:
             raise ValueError(f"axis {name}: {axes[name]!r} is not one of {allowed}")
-    point = {"kind": kind, **axes}
+    point = {"kind": kind, **axes, **spectrum}
     T = axes["stages"]
     if kind == "optimize":
         return {**point, **job}

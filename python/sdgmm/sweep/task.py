@@ -11,7 +11,7 @@ import time
 import warnings
 
 import sdgmm._core as _core
-from sdgmm._model import Problem, make_stages
+from sdgmm._model import Problem, Spectrum, make_stages
 from sdgmm._simulate import simulate
 from sdgmm._theory import theory
 from sdgmm._version import __version__
@@ -95,7 +95,14 @@ def run_point(point: dict, pid: str, previous: dict | None = None) -> dict:
 
 
 def _problem(point):
-    return Problem(point["alpha"], point["delta"], rho=point["rho"], theta=point["theta"])
+    spectrum = _spectrum(point["spectrum"]) if point.get("spectrum") else None
+    return Problem(point["alpha"], point["delta"], rho=point["rho"], theta=point["theta"], spectrum=spectrum)
+
+
+@functools.lru_cache(maxsize=4)
+def _spectrum(path: str) -> Spectrum:
+    """A worker reads a spectrum file once per sweep, not once per point."""
+    return Spectrum.load(path)
 
 
 def _stages(point):
