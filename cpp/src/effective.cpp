@@ -17,7 +17,7 @@ constexpr double kFree = std::numeric_limits<double>::quiet_NaN();  // target co
 struct Child {
   double xi;
   double weight;  // factor multiplying the parent's weight
-  double target;  // forced next target (split rules) or kFree
+  double target;  // forced pseudo-label (split rules) or kFree
 };
 
 // Copies parent p (its coordinates, frozen z and dz) into `out` with the child's new coordinate;
@@ -25,6 +25,7 @@ struct Child {
 void append(ParticleSet& out, const ParticleSet& in, std::size_t p, const Child& c, double target) {
   out.weight.push_back(in.weight[p] * c.weight);
   out.s.push_back(in.s[p]);
+  out.noisy.push_back(in.noisy[p]);
   out.target.push_back(target);
   if (!in.point.empty()) out.point.push_back(in.point[p]);
   for (int k = 0; k < in.dims; ++k) out.xi[k].push_back(in.xi[k][p]);
@@ -137,10 +138,11 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
       const double h = A + U_tt * c.xi;
       const Prox pr = P::prox(h, y, f.c, kFree);
       const double u = h + pr.z;
-      append(out, in, p, c, std::isnan(c.target) ? next_target<L>(u, next) : c.target);
+      const double pseudo = std::isnan(c.target) ? next_target<L>(u, next) : c.target;
+      append(out, in, p, c, mixed_target(pseudo, in.noisy[p], next));
       out.z.back().push_back(pr.z);
       // dz_t/dg_l = z'_h dh_t/dg_l + z'_y dy_t/dg_l, and du_t = dh_t + dz_t; dh_t/dg_t = 1.
-      const double slope = next_target_slope<L>(u, next);
+      const double slope = next.xi * next_target_slope<L>(u, next);
       for (int l = 0; l <= t; ++l) {
         const double dh = l < t ? H[l] : 1.0, dyl = l < t ? in.dy[l][p] : 0.0;
         const double dz = pr.dzdh * dh + pr.dzdy * dyl;
@@ -215,6 +217,7 @@ ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& 
   auto add = [&](const LabelClass& c, double weight, std::int32_t row) {
     set.weight.push_back(weight);
     set.s.push_back(c.s);
+    set.noisy.push_back(c.y_noisy);
     set.target.push_back(c.y_noisy);
     if (row >= 0) set.point.push_back(row);
   };

@@ -79,7 +79,9 @@ void validate(const std::vector<Stage>& stages) {
     const Stage& st = stages[i];
     const std::string at = " of stage " + std::to_string(i + 1);
     if (std::isnan(st.lam) || st.lam <= 0.0) fail("lam" + at, "must be > 0 (inf for the lam -> inf limit)", st.lam);
+    require_finite("xi" + at, st.xi);
     if (i == 0) {
+      if (st.xi != 1.0) fail("xi of stage 1", "must be 1: stage 1 trains on the noisy labels", st.xi);
       if (st.beta) throw std::invalid_argument("beta of stage 1 must not be given: stage 1 trains on the noisy labels");
       if (st.targets == Targets::hard)
         throw std::invalid_argument("hard targets cannot apply to stage 1: stage 1 trains on the noisy labels");

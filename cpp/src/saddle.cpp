@@ -106,9 +106,9 @@ Eigen::VectorXd Saddle::next_x(int t, const StageMoments& mo, const Eigen::Vecto
 
 double Saddle::target_scale(int t) const {
   // Soft targets built from logits of size L deviate from 1/2 by about beta L; below 1e-6 that size is what
-  // the stage's conjugates scale with. Hard targets and stage 1's labels deviate by 1/2.
+  // the stage's conjugates scale with. Hard targets, stage 1's labels and targets that mix them in deviate by 1/2.
   constexpr double kTiny = 1e-6;
-  if (t == 0 || st_[t].targets == Targets::hard) return 1.0;
+  if (t == 0 || st_[t].targets == Targets::hard || st_[t].xi != 1.0) return 1.0;
   const double logit = std::sqrt(std::max(ridge.q(t - 1, t - 1), 0.0) + ridge.m[t - 1] * ridge.m[t - 1] +
                                  (std::isfinite(b[t - 1]) ? b[t - 1] * b[t - 1] : 0.0));
   const double kappa = *st_[t].beta * logit;

@@ -29,8 +29,8 @@ std::size_t available_bytes() {
 }
 
 template <class L>
-Eigen::VectorXd next_targets(const Eigen::VectorXd& u, const Stage& next) {
-  return u.unaryExpr([&](double v) { return next_target<L>(v, next); });
+Eigen::VectorXd next_targets(const Eigen::VectorXd& u, const Eigen::VectorXd& noisy, const Stage& next) {
+  return u.binaryExpr(noisy, [&](double v, double y) { return mixed_target(next_target<L>(v, next), y, next); });
 }
 
 double fraction_differing(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
@@ -86,7 +86,7 @@ TrialOutcome run_trial(const Dataset& d, const std::vector<Stage>& stages, Loss 
   double first_bias = 0.0;
   for (std::size_t t = 0; t < stages.size(); ++t) {
     const Stage& st = stages[t];
-    if (t > 0) targets = with_loss(loss, [&]<class L>(L) { return next_targets<L>(u, st); });
+    if (t > 0) targets = with_loss(loss, [&]<class L>(L) { return next_targets<L>(u, d.y_noisy, st); });
     if (st.bias == BiasPolicy::fix_first) model.B = first_bias;
     if (st.bias == BiasPolicy::fixed) model.B = st.bias_value;
     StageOutcome so;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "sdgmm/loss.hpp"
@@ -114,6 +115,19 @@ class Objective {
   double scale_;
 };
 
+// Targets outside [0, 1] (teacher and noisy labels mixed with xi > 1 or < 0) keep the ridge objective bounded
+// below in w, but a learned bias of the logistic loss runs off to +-inf when their mean leaves [0, 1]: along B
+// the objective then falls without bound. Empty when the fit has a minimiser (or the single-class limit).
+template <class L>
+std::string unbounded_bias(const VectorXd& y, const VectorXd& weight, bool learn_bias) {
+  if (!learn_bias || !std::is_same_v<L, LogisticLoss>) return {};
+  const double mean = weight.size() ? weight.dot(y) / weight.sum() : y.mean();
+  if (mean >= 0.0 && mean <= 1.0) return {};
+  return "the targets' mean " + shown(mean) +
+         " lies outside [0, 1]: a logistic fit that learns its bias has no "
+         "minimiser (the bias diverges); use the square loss, a fixed bias or xi closer to [0, 1]";
+}
+
 template <class L>
 TrainReport newton_cg(const RowMatrixRef& X, const VectorXd& y, const VectorXd& weight, double lam, bool learn_bias,
                       LinearModel& model, VectorXd& u, const TrainOptions& opt) {
@@ -126,6 +140,10 @@ TrainReport newton_cg(const RowMatrixRef& X, const VectorXd& y, const VectorXd& 
   obj.gradient(VectorXd::Zero(N), VectorXd::Zero(X.rows()), g, D, diag);
   rep.grad_norm0 = g.norm();
   u = obj.logits(model.w, model.B);
+  if (const std::string why = unbounded_bias<L>(y, weight, learn_bias); !why.empty()) {
+    rep.failure = why;
+    return rep;
+  }
   for (;;) {
     obj.gradient(model.w, u, g, D, diag);
     rep.grad_norm = g.norm();

@@ -56,6 +56,9 @@ TEST_CASE("invalid stage lists are rejected naming the stage") {
   CHECK(message_of([] { validate({{.lam = 1, .beta = 2}}); }).rfind("beta of stage 1", 0) == 0);
   CHECK(message_of([] { validate({{.lam = 1, .bias = BiasPolicy::fix_first}}); }).rfind("bias of stage 1", 0) == 0);
   CHECK(message_of([] { validate({{.lam = 1}, {.lam = 1, .targets = Targets::hard}}); }).empty());
+  CHECK(message_of([] { validate({{.lam = 1, .xi = 0.5}}); }).rfind("xi of stage 1", 0) == 0);
+  CHECK(message_of([] { validate({{.lam = 1}, {.lam = 1, .beta = 1, .xi = NAN}}); }).rfind("xi of stage 2", 0) == 0);
+  CHECK(message_of([] { validate({{.lam = 1}, {.lam = 1, .targets = Targets::hard, .xi = -2.5}}); }).empty());
 }
 
 TEST_CASE("label classes carry the mixture and flip probabilities") {

@@ -96,3 +96,19 @@ TEST_CASE("accuracy: the rule is refined until eps_error meets it, and the resul
   CHECK(max_gh_nodes(3) == 32);
   CHECK(max_gh_nodes(4) == 13);
 }
+
+// xi = 1 (the default) is pure SD: the checked-table rows above run through the mixed target.
+TEST_CASE("mixing weight xi = 0 retrains on the noisy labels") {
+  const Problem p{.alpha = 2, .delta = 0.5, .rho = 0.4, .theta = 0.2};
+  for (const Targets targets : {Targets::soft, Targets::hard}) {
+    std::vector<Stage> pure = {{.lam = 1.5}, {.lam = 0.5, .targets = targets}, {.lam = 2.0, .targets = targets}};
+    if (targets == Targets::soft) pure[1].beta = pure[2].beta = 1.2;
+    std::vector<Stage> again = pure;
+    again[1].xi = 0.0;  // stage 2 trains on the noisy labels with lam 0.5: the 0-SD error at lam 0.5
+    const TheoryResult c = solve_state_evolution(p, again, Loss::logistic);
+    const TheoryResult once = solve_state_evolution(p, {{.lam = 0.5}}, Loss::logistic);
+    CHECK(c.converged[1]);
+    CHECK(std::abs(c.eps[1] - once.eps[0]) < 1e-9);
+    CHECK(std::abs(c.b[1] - once.b[0]) < 1e-8);
+  }
+}

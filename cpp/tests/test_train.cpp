@@ -42,3 +42,22 @@ TEST_CASE("square fit equals the solution of its normal equations") {
   CHECK((theta.head(60) - model.w).norm() < 1e-10 * theta.norm());
   CHECK(std::abs(theta[60] - model.B) < 1e-10);
 }
+
+TEST_CASE(
+    "targets outside [0, 1]: a fixed bias has a minimiser, a learned logistic bias with their mean outside none") {
+  const Dataset d = draw_dataset(kProblem, 80, 3, 0);
+  const Eigen::VectorXd y = 1.5 * d.y_noisy.array() - 0.25;  // xi = 1.5 against a constant 1/2: values -0.25, 1.25
+  LinearModel fixed{Eigen::VectorXd(), 0.1};
+  Eigen::VectorXd u;
+  const TrainReport rep = fit_linear(d.X, y, Eigen::VectorXd(), Loss::logistic, 0.7, false, fixed, u, {.tol = 1e-10});
+  CHECK(rep.converged);
+  Eigen::VectorXd r(y.size());
+  for (Eigen::Index i = 0; i < y.size(); ++i) r[i] = LogisticLoss::grad(y[i], u[i]);
+  CHECK((d.X.transpose() * r / std::sqrt(80.0) + 0.7 * fixed.w).norm() <= 1.01e-10 * rep.grad_norm0);
+  LinearModel learned;
+  const Eigen::VectorXd above = y.array() + 1.0;  // mean above 1: along B the objective falls without bound
+  const TrainReport refused = fit_linear(d.X, above, Eigen::VectorXd(), Loss::logistic, 0.7, true, learned, u);
+  CHECK_FALSE(refused.converged);
+  CHECK(refused.failure.find("outside [0, 1]") != std::string::npos);
+  CHECK(fit_linear(d.X, above, Eigen::VectorXd(), Loss::square, 0.7, true, learned, u, {.tol = 1e-10}).converged);
+}

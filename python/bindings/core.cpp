@@ -57,16 +57,17 @@ NB_MODULE(_core, mod) {
   nb::class_<Stage>(mod, "Stage")
       .def(
           "__init__",
-          [](Stage* self, double lam, std::optional<double> beta, bool hard, const std::string& bias,
-             double bias_value) {
-            new (self) Stage{lam, hard ? Targets::hard : Targets::soft, beta, parse_bias(bias), bias_value};
+          [](Stage* self, double lam, std::optional<double> beta, bool hard, const std::string& bias, double bias_value,
+             double xi) {
+            new (self) Stage{lam, hard ? Targets::hard : Targets::soft, beta, parse_bias(bias), bias_value, xi};
           },
-          "lam"_a, "beta"_a = nb::none(), "hard"_a = false, "bias"_a = "learn", "bias_value"_a = 0.0)
+          "lam"_a, "beta"_a = nb::none(), "hard"_a = false, "bias"_a = "learn", "bias_value"_a = 0.0, "xi"_a = 1.0)
       .def_ro("lam", &Stage::lam)
       .def_ro("beta", &Stage::beta)
       .def_prop_ro("hard", [](const Stage& s) { return s.targets == Targets::hard; })
       .def_prop_ro("bias", [](const Stage& s) { return to_string(s.bias); })
-      .def_ro("bias_value", &Stage::bias_value);
+      .def_ro("bias_value", &Stage::bias_value)
+      .def_ro("xi", &Stage::xi);
 
   nb::class_<TheoryResult>(mod, "TheoryResult")
       .def_ro("method", &TheoryResult::method)

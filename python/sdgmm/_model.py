@@ -130,31 +130,36 @@ def problem_dict(problem) -> dict:
 
 class Stage(_core.Stage):
     """One training stage: ridge penalty ``lam`` (inf: the exact limit lam -> inf), the temperature ``beta``
-    of its soft targets (stages t >= 2), ``hard`` pseudo-labels, and the bias policy (``bias``, with
-    ``bias_value`` for 'fixed'). Usually built by :func:`make_stages`."""
+    of its soft targets (stages t >= 2), ``hard`` pseudo-labels, the bias policy (``bias``, with
+    ``bias_value`` for 'fixed') and ``xi``, the weight of the teacher in the target
+    ``xi * pseudo-label + (1 - xi) * noisy label`` (stages t >= 2; 1 is pure SD, any real number is allowed).
+    Usually built by :func:`make_stages`."""
 
-    def __init__(self, lam, beta=None, hard=False, bias="learn", bias_value=0.0):
+    def __init__(self, lam, beta=None, hard=False, bias="learn", bias_value=0.0, xi=1.0):
         if not isinstance(hard, (bool, np.bool_)):
             raise TypeError(f"hard must be True or False (got {hard!r})")
         super().__init__(real("lam", lam), optional_real("beta", beta), bool(hard), choice("bias", bias, BIASES),
-                         real("bias_value", bias_value))
+                         real("bias_value", bias_value), _finite("xi", xi))
 
     def __repr__(self) -> str:
         label = "hard" if self.hard else f"beta={self.beta:g}" if self.beta is not None else "beta=None"
         value = f", bias_value={self.bias_value:g}" if self.bias == "fixed" else ""
-        return f"Stage(lam={self.lam:g}, {label}, bias={self.bias!r}{value})"
+        mix = f", xi={self.xi:g}" if self.xi != 1.0 else ""
+        return f"Stage(lam={self.lam:g}, {label}, bias={self.bias!r}{value}{mix})"
 
     def __reduce__(self):
-        return Stage, (self.lam, self.beta, self.hard, self.bias, self.bias_value)
+        return Stage, (self.lam, self.beta, self.hard, self.bias, self.bias_value, self.xi)
 
 
-def make_stages(lam, beta=None, hard=False, bias="learn", bias_value=0.0) -> list:
+def make_stages(lam, beta=None, hard=False, bias="learn", bias_value=0.0, xi=None) -> list:
     """Stages from per-stage lists, as the paper writes them.
 
     ``lam`` holds one value per stage (a scalar means one stage). ``beta`` holds the temperatures
     of stages 2..T (T - 1 values; a scalar is repeated) and is ignored when ``hard``. ``bias`` is
     the policy of stages 2..T ('learn', 'fix_first' or 'fixed'); stage 1 learns its bias unless
-    the policy is 'fixed', in which case every stage uses ``bias_value``.
+    the policy is 'fixed', in which case every stage uses ``bias_value``. ``xi`` holds the mixing weights of
+    stages 2..T (T - 1 values; a scalar is repeated; default 1, pure SD): stage t trains on
+    ``xi_t * pseudo-label + (1 - xi_t) * noisy label``.
     """
     lams = [real("lam", v) for v in np.atleast_1d(lam).tolist()]
     if not lams:
@@ -168,16 +173,32 @@ def make_stages(lam, beta=None, hard=False, bias="learn", bias_value=0.0) -> lis
     else:
         if beta is None:
             raise ValueError(f"beta is required for soft labels: {T - 1} value(s), one for each of stages 2..{T}")
-        betas = [real("beta", v) for v in np.atleast_1d(beta).tolist()]
-        if len(betas) == 1:
-            betas = betas * (T - 1)
-        if len(betas) != T - 1:
-            raise ValueError(f"beta must hold {T - 1} value(s), one for each of stages 2..{T} (got {len(betas)})")
+        betas = _per_later_stage("beta", beta, T)
+    if xi is not None and T == 1 and np.size(xi) > 0:
+        raise ValueError("xi must not be given for a single stage: stage 1 trains on the noisy labels")
+    xis = [1.0] * (T - 1) if xi is None else _per_later_stage("xi", xi, T)
     first_bias = "fixed" if bias == "fixed" else "learn"
     stages = [Stage(lams[0], bias=first_bias, bias_value=bias_value)]
-    for lam_t, beta_t in zip(lams[1:], betas):
-        stages.append(Stage(lam_t, beta=beta_t, hard=hard, bias=bias, bias_value=bias_value))
+    for lam_t, beta_t, xi_t in zip(lams[1:], betas, xis):
+        stages.append(Stage(lam_t, beta=beta_t, hard=hard, bias=bias, bias_value=bias_value, xi=xi_t))
     return stages
+
+
+def _finite(name, value) -> float:
+    value = real(name, value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number (got {value!r})")
+    return value
+
+
+def _per_later_stage(name, values, T) -> list:
+    """One value for each of stages 2..T from a scalar (repeated) or a list of T - 1."""
+    out = [real(name, v) for v in np.atleast_1d(values).tolist()]
+    if len(out) == 1:
+        out = out * (T - 1)
+    if len(out) != T - 1:
+        raise ValueError(f"{name} must hold {T - 1} value(s), one for each of stages 2..{T} (got {len(out)})")
+    return out
 
 
 def checked(problem, stages) -> list:

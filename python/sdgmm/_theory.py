@@ -107,7 +107,7 @@ class TheoryResult:
             "loss": self.loss,
             "method": self.method,
             "stages": [
-                {"lam": s.lam, "beta": s.beta, "hard": s.hard, "bias": s.bias, "bias_value": s.bias_value}
+                {"lam": s.lam, "beta": s.beta, "hard": s.hard, "bias": s.bias, "bias_value": s.bias_value, "xi": s.xi}
                 for s in self.stages
             ],
             **{k: _jsonable(getattr(self, k))

@@ -30,13 +30,17 @@ from sdgmm._linear import LinearFit, fit_linear
 from sdgmm._params import FIT_BIASES, LABELS, LOSSES, choice, integer
 
 
-def _per_stage(value, count: int, name: str, first_stage: int = 1, allow_inf: bool = False) -> np.ndarray:
-    """A positive scalar repeated, or exactly `count` of them (stages first_stage..); inf where `allow_inf`."""
+def _per_stage(value, count: int, name: str, first_stage: int = 1, allow_inf: bool = False,
+               positive: bool = True) -> np.ndarray:
+    """A positive (or, unless `positive`, any finite) scalar repeated, or exactly `count` of them (stages
+    first_stage..); inf where `allow_inf`."""
     values = np.atleast_1d(np.asarray(value, dtype=float)) if not isinstance(value, str) else None
     if values is None or values.ndim != 1 or (values.size not in (1, count)):
         raise ValueError(f"{name} must be a number or a sequence of {count} numbers, one per stage "
                          f"{first_stage}..{first_stage + count - 1} (got {value!r})")
-    if not np.all((values > 0) & (np.isfinite(values) | (allow_inf & (values == np.inf)))):
+    if not positive and not np.isfinite(values).all():
+        raise ValueError(f"{name} must be finite (got {value!r})")
+    if positive and not np.all((values > 0) & (np.isfinite(values) | (allow_inf & (values == np.inf)))):
         raise ValueError(f"{name} must be {'> 0 (inf for the limit)' if allow_inf else 'finite and > 0'} "
                          f"(got {value!r})")
     return np.broadcast_to(values, (count,)).copy()
@@ -86,16 +90,26 @@ class StageSolver:
     def first(self, y01, lam_solver, warm=None) -> StageFit:
         return self._fit(y01, lam_solver, True, 0.0, warm)
 
-    def next(self, previous: StageFit, lam_solver, labels, beta, warm=None, first: StageFit | None = None):
-        """The next stage, or None where the run collapses. A kept bias is stage 1's (`first`, default the
-        previous stage); at a limit stage it carries over only from a limit stage 1, else it is 0, as in the
-        engine (a bias of order one against logits of order 1 / lam would predict one class)."""
-        targets = stage_targets(previous.logits, labels, self.loss, beta)
+    def next(self, previous: StageFit, lam_solver, labels, beta, warm=None, first: StageFit | None = None,
+             xi: float = 1.0):
+        """The next stage, or None where the run collapses. Stage 1 is `first` (default the previous stage):
+        its bias is the kept one, and its targets (the noisy labels) are mixed in with weight 1 - xi. At a limit
+        stage a kept bias carries over only from a limit stage 1, else it is 0, as in the engine (a bias of order
+        one against logits of order 1 / lam would predict one class). A logistic stage that learns its bias on
+        targets whose mean leaves [0, 1] (possible when xi is not in [0, 1]) has no minimiser: ValueError."""
+        stage1 = first or previous
+        pseudo = stage_targets(previous.logits, labels, self.loss, beta)
+        targets = pseudo if xi == 1.0 else xi * pseudo + (1.0 - xi) * stage1.targets
         learn_bias = self.bias == "learn"
         kept = targets[self.sample_weight > 0] if self.sample_weight.size else targets
-        if learn_bias and self.loss == "logistic" and np.ptp(kept) == 0 and np.isfinite(lam_solver):
-            return None
-        stage1 = first or previous
+        if learn_bias and self.loss == "logistic" and np.isfinite(lam_solver):
+            if np.ptp(kept) == 0:
+                return None
+            mean = np.average(targets, weights=self.sample_weight if self.sample_weight.size else None)
+            if not 0.0 <= mean <= 1.0:
+                raise ValueError(f"xi: with xi = {xi:g} the targets' mean is {mean:.4g}, outside [0, 1], so a "
+                                 "logistic stage that learns its bias has no minimiser (its bias diverges); use "
+                                 "xi closer to [0, 1], bias='fix_first' or the square loss")
         b0 = 0.0 if learn_bias or (np.isinf(lam_solver) and not stage1.limit) else stage1.b
         return self._fit(targets, lam_solver, learn_bias, b0, warm)
 
@@ -135,6 +149,11 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
         (beta u + 1) / 2 (square loss).
     beta : float or sequence of T - 1 floats, default 1.0
         Inverse temperature of the soft pseudo-labels of stages 2..T (ignored for hard labels).
+    xi : float or sequence of T - 1 floats, default 1.0
+        Weight of the teacher in the targets of stages 2..T: stage t trains on
+        xi_t * pseudo-label + (1 - xi_t) * given label. 1 is pure self-distillation, 0 retrains on the given
+        labels; any finite value is allowed (targets outside [0, 1] keep the ridge objective bounded below,
+        except for a learned logistic bias when their mean leaves [0, 1]: ValueError).
     bias : {'learn', 'fix_first'}, default 'learn'
         'fix_first' keeps stage 1's intercept in every later stage (bias fixing against collapse
         to the majority class under imbalance).
@@ -172,7 +191,7 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
     """
 
     def __init__(self, n_stages=2, lam=1.0, labels="hard", beta=1.0, bias="learn", loss="logistic", tol=1e-8,
-                 max_iter=100, early_stopping=False, validation_fraction=0.2, random_state=None, threads=0):
+                 max_iter=100, early_stopping=False, validation_fraction=0.2, random_state=None, threads=0, xi=1.0):
         self.n_stages = n_stages
         self.lam = lam
         self.labels = labels
@@ -185,6 +204,7 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.threads = threads
+        self.xi = xi
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -204,12 +224,14 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
                                         and 0 < self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in (0, 1) (got {self.validation_fraction!r})")
         lam = _per_stage(self.lam, self.n_stages, "lam", allow_inf=True)
-        beta = _per_stage(self.beta, self.n_stages - 1, "beta", 2) if self.n_stages > 1 else np.empty(0)
-        return lam, beta
+        later = self.n_stages > 1
+        beta = _per_stage(self.beta, self.n_stages - 1, "beta", 2) if later else np.empty(0)
+        xi = _per_stage(self.xi, self.n_stages - 1, "xi", 2, positive=False) if later else np.empty(0)
+        return lam, beta, xi
 
     def fit(self, X, y, sample_weight=None):
         """Fit every stage in turn; ``sample_weight`` weighs each sample's loss in every stage."""
-        lam, beta = self._check_params()
+        lam, beta, xi = self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, order="C")
         check_classification_targets(y)
         self.classes_ = np.unique(y)
@@ -223,14 +245,14 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
         n_stages = self.n_stages
         self.__dict__.pop("validation_errors_", None)  # a previous fit's
         if self.early_stopping:
-            n_stages = self._select_stage_count(X, y01, sample_weight, lam, beta)
-        self._fit_stages(X, y01, sample_weight, lam[:n_stages], beta[: n_stages - 1])
+            n_stages = self._select_stage_count(X, y01, sample_weight, lam, beta, xi)
+        self._fit_stages(X, y01, sample_weight, lam[:n_stages], beta[: n_stages - 1], xi[: n_stages - 1])
         return self
 
-    def _select_stage_count(self, X, y01, sample_weight, lam, beta) -> int:
+    def _select_stage_count(self, X, y01, sample_weight, lam, beta, xi) -> int:
         fit_idx, val_idx = train_test_split(np.arange(len(y01)), test_size=self.validation_fraction,
                                             stratify=y01, random_state=self.random_state)
-        self._fit_stages(X[fit_idx], y01[fit_idx], sample_weight[fit_idx], lam, beta)
+        self._fit_stages(X[fit_idx], y01[fit_idx], sample_weight[fit_idx], lam, beta, xi)
         logits = X[val_idx] @ self.stage_coefs_.T + self.stage_intercepts_
         weight = sample_weight[val_idx]
         wrong = ((logits > 0) != (y01[val_idx, None] > 0.5)).astype(float)
@@ -239,13 +261,13 @@ class SelfDistillationClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
         self.validation_errors_[: len(errors)] = errors
         return int(np.argmin(errors)) + 1
 
-    def _fit_stages(self, X, y01, sample_weight, lam, beta):
+    def _fit_stages(self, X, y01, sample_weight, lam, beta, xi):
         sqrt_n = np.sqrt(X.shape[1])
         solver = StageSolver(X, sample_weight, self.loss, self.bias, self.tol, self.max_iter, self.threads)
         fits = [solver.first(y01, lam[0] / X.shape[1])]
         for t in range(1, len(lam)):
             fit = solver.next(fits[-1], lam[t] / X.shape[1], self.labels, beta[t - 1], warm=fits[-1].w,
-                              first=fits[0])
+                              first=fits[0], xi=xi[t - 1])
             if fit is None:
                 warnings.warn(f"stage {t + 1}: every pseudo-label is the same class, so a learned bias has no "
                               f"minimiser (collapse to the majority class); keeping {t} stage(s). "

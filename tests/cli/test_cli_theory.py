@@ -146,3 +146,24 @@ def test_module_entry_point_subprocess():
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["eps"]) == 2
+
+
+def test_xi_mixes_the_given_labels_into_the_targets(capsys):
+    code, out, err = _run(["theory", *ROW1_ARGS, "--xi", "1.5,-0.5", "--format", "json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    ref = sdgmm.theory(sdgmm.Problem(1.5, 0.5, rho=0.4, theta=0.2),
+                       sdgmm.make_stages([1.5, 0.5, 2.0], [0.8, 1.2], xi=[1.5, -0.5]))
+    assert data["eps"] == pytest.approx(ref.eps, abs=1e-12)
+    assert [s["xi"] for s in data["stages"]] == [1.0, 1.5, -0.5]
+    assert abs(ref.eps[1] - ROW1_EPS[1]) > 1e-3  # not pure SD
+    code, out, err = _run(["theory", *ROW1_ARGS, "--xi", "1.5,-0.5"], capsys)
+    assert "xi=1.5,-0.5" in out
+
+
+@pytest.mark.parametrize("xi, message", [("nan", "xi must be a finite number"),
+                                         ("1,1,1", "xi must hold 2 value")])
+def test_bad_xi_exits_2_naming_it(capsys, xi, message):
+    code, out, err = _run(["theory", *ROW1_ARGS, "--xi", xi], capsys)
+    assert code == 2 and out == ""
+    assert message in err

@@ -22,14 +22,15 @@ struct ParticleSet {
   int dims = 0;                         // Gaussian coordinates fixed so far
   std::vector<double> weight;           // may be negative (complement rule), sum = 1
   std::vector<double> s;                // true class
+  std::vector<double> noisy;            // noisy label y (stage 1's target), mixed into later targets by xi
   std::vector<double> target;           // label of the next stage to train
   std::vector<std::int32_t> point;      // row of the sample matrix (qmc, mc)
   std::vector<std::vector<double>> xi;  // dims rows of size()
   std::vector<std::vector<double>> z;   // frozen proximal outputs, one row per frozen stage
   // Gradients in the field basis g = U^T xi (the cavity fields), for the Stein form of the
   // conjugates: dz_j/dg_l of frozen stage j (row j (j + 1) / 2 + l, l <= j), and the gradient of
-  // the target of the next stage, d y / dg_l (row l). Exact for soft targets; hard targets jump,
-  // and their stages use the xi-basis form instead.
+  // the target of the next stage, d y / dg_l (row l; xi times the pseudo-label's). Exact for soft targets; hard targets
+  // jump, and their stages use the xi-basis form instead.
   std::vector<std::vector<double>> dz;
   std::vector<std::vector<double>> dy;
 

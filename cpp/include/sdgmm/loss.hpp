@@ -162,6 +162,12 @@ double next_target_slope(double u, const Stage& next) {
   return next.targets == Targets::hard ? 0.0 : L::soft_target_slope(u, *next.beta);
 }
 
+// The target the next stage trains on: its teacher's pseudo-label mixed with the noisy label (exact at xi = 1
+// and xi = 0). Both losses are affine in the target, so the mixture enters the channel as this target alone.
+inline double mixed_target(double pseudo, double noisy, const Stage& next) {
+  return next.xi * pseudo + (1.0 - next.xi) * noisy;
+}
+
 // Calls f(L{}) with the loss type of `loss`: the one place a runtime Loss becomes a template argument.
 template <class F>
 decltype(auto) with_loss(Loss loss, F&& f) {

@@ -43,8 +43,10 @@ enum class Method { automatic, tensor, qmc, mc };
 enum class Targets { soft, hard };                  // how stage t >= 2 builds its targets
 enum class BiasPolicy { learn, fix_first, fixed };  // fix_first: B_t = B_1
 
-// One training stage. Stage 1 trains on the noisy labels, so `targets` and `beta` only mean
-// something for stages t >= 2, where `beta` is the temperature applied to stage t-1's logits.
+// One training stage. Stage 1 trains on the noisy labels, so `targets`, `beta` and `xi` only mean
+// something for stages t >= 2, where `beta` is the temperature applied to stage t-1's logits and the
+// stage trains on xi * (stage t-1's pseudo-label) + (1 - xi) * (the noisy label): xi = 1 is pure SD,
+// xi = 0 retrains on the noisy labels, and any real xi is allowed (targets outside [0, 1] included).
 // lam = +inf is the exact limit of infinite regularisation (the Hebbian, mean-difference classifier):
 // the stage's m, b, Q and chi are then reported rescaled (lam m, lam b, lam^2 Q, lam chi), and a
 // soft next stage applies beta to the rescaled logit lam u.
@@ -54,6 +56,7 @@ struct Stage {
   std::optional<double> beta;  // required for soft stages t >= 2
   BiasPolicy bias = BiasPolicy::learn;
   double bias_value = 0.0;  // used when bias == fixed
+  double xi = 1.0;          // weight of the teacher's pseudo-label in the target (stages t >= 2)
 
   bool is_limit() const { return lam == INFINITY; }
 };

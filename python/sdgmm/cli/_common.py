@@ -125,6 +125,10 @@ def add_stage_args(parser: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     g.add_argument("--bias-value", type=float, default=None, metavar="V",
                    help="the bias of every stage under --bias fixed (default: 0)")
+    g.add_argument("--xi", type=float_list, default=None, metavar="X2,...",
+                   help="mixing weights xi_t of stages 2..T: stage t trains on xi_t * pseudo-label + (1 - xi_t) * "
+                        "noisy label (T - 1 values; a single value is repeated; any real number: 0 retrains on the "
+                        "noisy labels, > 1 gives them a negative weight) (default: 1, pure self-distillation)")
     g.add_argument("--loss", choices=LOSSES, default="logistic",
                    help="training loss: 'logistic' (binary cross-entropy) or 'square' ((u+1)/2 - y)^2, whose "
                         "soft targets are (beta u + 1) / 2 (default: %(default)s)")
@@ -240,7 +244,7 @@ def stages_from_args(args) -> list:
     if args.bias_value is not None and args.bias != "fixed":
         raise UsageError(f"bias_value only applies with --bias fixed (got --bias {args.bias})")
     bias_value = 0.0 if args.bias_value is None else args.bias_value
-    return make_stages(args.lam, beta, hard=args.hard, bias=args.bias, bias_value=bias_value)
+    return make_stages(args.lam, beta, hard=args.hard, bias=args.bias, bias_value=bias_value, xi=args.xi)
 
 
 def solver_kwargs(args) -> dict:
@@ -285,7 +289,8 @@ def problem_line(problem) -> str:
 def table_header(problem, n_stages: int, loss: str, args) -> list[str]:
     """The '# problem' and '# stages' lines shared by every table."""
     labels = "hard" if args.hard else "soft"
-    return [problem_line(problem), f"# stages: T={n_stages} labels={labels} bias={args.bias} loss={loss}"]
+    mixing = f" xi={','.join(f'{v:g}' for v in args.xi)}" if getattr(args, "xi", None) else ""
+    return [problem_line(problem), f"# stages: T={n_stages} labels={labels} bias={args.bias} loss={loss}{mixing}"]
 
 
 def align(cells: list) -> list[str]:

@@ -1,0 +1,103 @@
+"""Mixing the teacher with the given labels (docs/theory.md section 7): stage t trains on
+xi_t * pseudo-label + (1 - xi_t) * noisy label, in the engine, the simulator and the estimator."""
+
+import numpy as np
+import pytest
+import sdgmm
+from scipy.optimize import minimize
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+
+PROBLEM = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.4, theta=0.2)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "square"])
+@pytest.mark.parametrize("hard", [False, True])
+def test_xi_zero_retrains_on_the_noisy_labels(loss, hard):
+    """Stage 2 at xi = 0 is a fresh 0-SD fit at lam_2, whatever stage 1 was."""
+    stages = sdgmm.make_stages([1.5, 0.7], None if hard else [2.0], hard=hard, xi=[0.0])
+    mixed = sdgmm.theory(PROBLEM, stages, loss)
+    once = sdgmm.theory(PROBLEM, sdgmm.make_stages([0.7]), loss)
+    assert abs(mixed.eps[1] - once.eps[0]) < 1e-9
+    assert abs(mixed.b[1] - once.b[0]) < 1e-8
+
+
+CASES = [  # (loss, hard, bias, lams, betas, xi)
+    ("logistic", False, "learn", [1.0, 0.5, 1.0], [1.5, 1.5], [1.5, 1.5]),
+    ("logistic", False, "learn", [1.0, 0.5], [2.0], [-0.5]),
+    ("square", False, "learn", [1.0, 0.5, 1.0], [1.5, 1.5], [0.5, -0.5]),
+    ("logistic", True, "fix_first", [1.0, 0.5, 0.5], None, [1.5, 0.5]),
+    ("logistic", True, "learn", [1.0, 0.5], None, [-0.5]),
+    ("square", True, "learn", [1.0, 0.5, 0.5], None, [0.5, 1.5]),
+]
+
+
+@pytest.mark.parametrize("loss, hard, bias, lams, betas, xi", CASES)
+def test_theory_matches_simulation(loss, hard, bias, lams, betas, xi):
+    stages = sdgmm.make_stages(lams, betas, hard=hard, bias=bias, xi=xi)
+    th = sdgmm.theory(PROBLEM, stages, loss)
+    sim = sdgmm.simulate(PROBLEM, stages, loss, N=1000, trials=8, seed=5)
+    print(f"\n{loss} hard={hard} {bias} xi={xi}\n theory {th.eps}\n sim    {sim.eps}\n se     {sim.eps_se}")
+    assert sim.trials["converged"].all()
+    assert np.all(np.abs(sim.eps - th.eps) <= 3 * sim.eps_se + 3e-3)
+    pure = sdgmm.theory(PROBLEM, sdgmm.make_stages(lams, betas, hard=hard, bias=bias), loss)
+    assert np.abs(pure.eps[1:] - th.eps[1:]).max() > 3e-3  # the mixture is visible at this size
+
+
+def test_refinement_at_xi_above_one():
+    stages = sdgmm.make_stages([1.0, 0.5, 1.0], [1.5, 1.5], xi=1.5)
+    default = sdgmm.theory(PROBLEM, stages)
+    fine = sdgmm.theory(PROBLEM, stages, gh_nodes=32, accuracy=0)
+    assert default.accuracy_reached
+    assert np.abs(default.eps - fine.eps).max() < 1e-6
+
+
+def _logistic_fit(X, y, lam):
+    """Independent oracle: scipy's L-BFGS on the objective sum loss(y, x.w + b) + lam/2 |w|^2 with real y."""
+    def objective(v):
+        u = X @ v[:-1] + v[-1]
+        r = expit(u) - y
+        return np.sum(np.logaddexp(0, u) - y * u) + 0.5 * lam * v[:-1] @ v[:-1], np.r_[X.T @ r + lam * v[:-1], r.sum()]
+    res = minimize(objective, np.zeros(X.shape[1] + 1), jac=True, method="L-BFGS-B", options={"gtol": 1e-10})
+    return res.x[:-1], res.x[-1]
+
+
+def test_estimator_trains_stage_two_on_the_mixture():
+    X, y = np.random.default_rng(0).normal(size=(300, 5)), None
+    y = (X @ np.arange(1.0, 6.0) + np.random.default_rng(1).normal(scale=3, size=300) > 0).astype(int)
+    lam, xi = 2.0, 1.7
+    clf = sdgmm.SelfDistillationClassifier(n_stages=2, lam=lam, labels="soft", beta=1.3, xi=xi, tol=1e-12).fit(X, y)
+    stage1 = LogisticRegression(C=1 / lam, tol=1e-12, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(clf.stage_coefs_[0], stage1.coef_[0], atol=1e-6)
+    targets = xi * expit(1.3 * stage1.decision_function(X)) + (1 - xi) * y
+    assert targets.min() < 0 and targets.max() > 1  # the mixture leaves [0, 1]
+    w, b = _logistic_fit(X, targets, lam)
+    np.testing.assert_allclose(clf.coef_[0], w, atol=1e-5)
+    assert abs(clf.intercept_[0] - b) < 1e-5
+    zero = sdgmm.SelfDistillationClassifier(n_stages=2, lam=[lam, 0.5], labels="hard", xi=0.0, tol=1e-12).fit(X, y)
+    again = LogisticRegression(C=1 / 0.5, tol=1e-12, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(zero.coef_[0], again.coef_[0], atol=1e-6)
+
+
+def test_a_learned_logistic_bias_without_minimiser_is_refused():
+    X = np.random.default_rng(2).normal(size=(200, 3))
+    y = (X[:, 0] > 1.0).astype(int)  # 16 % positives; soft labels at beta 0.01 are about 1/2
+    # the targets' mean is about 0.16 + 3 (0.5 - 0.16) > 1
+    settings = {"n_stages": 2, "lam": 1.0, "labels": "soft", "beta": 0.01, "xi": 3.0}
+    with pytest.raises(ValueError, match="xi: .* outside \\[0, 1\\]"):
+        sdgmm.SelfDistillationClassifier(**settings).fit(X, y)
+    kept = sdgmm.SelfDistillationClassifier(**settings, bias="fix_first").fit(X, y)
+    assert np.isfinite(kept.coef_).all()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: sdgmm.make_stages([1, 1], [1], xi=[float("nan")]), "xi"),
+    (lambda: sdgmm.make_stages([1, 1, 1], [1], xi=[0.5, 0.5, 0.5]), "xi must hold 2 value"),
+    (lambda: sdgmm.make_stages([1], xi=0.5), "xi must not be given for a single stage"),
+    (lambda: sdgmm.theory(PROBLEM, [sdgmm.Stage(1.0, xi=0.5)]), "xi of stage 1"),
+    (lambda: sdgmm.SelfDistillationClassifier(n_stages=3, xi=[1, 2, 3]).fit(np.eye(4), [0, 1, 0, 1]), "xi must be"),
+    (lambda: sdgmm.SelfDistillationClassifier(xi=float("inf")).fit(np.eye(4), [0, 1, 0, 1]), "xi must be finite"),
+])
+def test_bad_xi_is_refused_by_name(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
