@@ -101,3 +101,28 @@ def test_a_learned_logistic_bias_without_minimiser_is_refused():
 def test_bad_xi_is_refused_by_name(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_optimal_mixing_is_the_minimum_of_a_scan_and_beats_pure_sd():
+    """At alpha 0.5 (balanced, hard labels) the optimum is at lam = inf in both stages; a scan of xi there is the
+    independent check of the mixed search. The optimal xi exceeds 1: the noisy labels get a negative weight."""
+    problem = sdgmm.Problem(alpha=0.5)
+    pure = sdgmm.optimize(problem, n_stages=2, restarts=0)
+    mixed = sdgmm.optimize(problem, n_stages=2, restarts=0, mix=True)
+    best = mixed.optima[1]
+    assert np.isinf(best.lam).all() and mixed.mix
+    xis = np.linspace(0.8, 1.6, 81)
+    scan = [sdgmm.theory(problem, sdgmm.make_stages([np.inf] * 2, hard=True, xi=x)).eps[-1] for x in xis]
+    assert abs(best.eps_final - min(scan)) < 1e-6
+    assert abs(best.xi[0] - xis[int(np.argmin(scan))]) <= 0.02
+    assert best.xi[0] > 1.1
+    assert best.eps_final < pure.optima[1].eps_final - 3e-4
+    row = mixed.to_dataframe().iloc[1]
+    assert row["xi_2"] == best.xi[0]
+
+
+def test_bad_mixing_search_input():
+    with pytest.raises(TypeError, match="mix"):
+        sdgmm.optimize(PROBLEM, n_stages=2, mix="yes")
+    with pytest.raises(ValueError, match="bounds\\['xi'\\]"):
+        sdgmm.optimize(PROBLEM, n_stages=2, mix=True, bounds={"xi": (2.0, 1.0)})

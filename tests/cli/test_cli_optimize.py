@@ -314,3 +314,16 @@ def test_optimize_tuned_bias_column(capsys):
     rows = [line.split() for line in out.splitlines() if not line.startswith("#")]
     assert code == 0 and rows[0][5] == "B"
     assert float(rows[1][5]) == pytest.approx(ref.optima[0].bias_value, abs=1e-3)
+
+
+def test_mix_tunes_xi_and_prints_it(capsys):
+    code, out, err = _run(["optimize", "--alpha", "0.5", "--n-stages", "2", "--mix", "--restarts", "0",
+                           "--format", "json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    ref = sdgmm.optimize(sdgmm.Problem(alpha=0.5), n_stages=2, restarts=0, mix=True)
+    assert data["mix"] and data["optima"][1]["xi"] == pytest.approx(ref.optima[1].xi, abs=1e-12)
+    code, out, err = _run(["optimize", "--alpha", "0.5", "--n-stages", "2", "--mix", "--restarts", "0"], capsys)
+    assert "xi in [-1, 3] (mixed)" in out and " xi " in out.splitlines()[5]
+    code, out, err = _run(["optimize", "--mix", "--xi-bounds", "2,1"], capsys)
+    assert code == 2 and "xi-bounds" in err

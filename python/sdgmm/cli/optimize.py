@@ -58,15 +58,19 @@ def _stage_counts(text: str) -> list[int]:
     return sorted(set(values))
 
 
-def _bounds(text: str) -> tuple[float, float]:
-    """An argparse type: 'LO,HI' with 0 < LO < HI < inf."""
+def _bounds(text: str, positive: bool = True) -> tuple[float, float]:
+    """An argparse type: 'LO,HI' with 0 < LO < HI < inf (or, unless `positive`, -inf < LO < HI < inf)."""
     try:
         lo, hi = (float(item) for item in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected two numbers LO,HI such as 1e-4,1e3 (got {text!r})") from None
-    if not (0 < lo < hi < math.inf):
-        raise argparse.ArgumentTypeError(f"expected 0 < LO < HI < inf (got {text!r})")
+    if not ((0 if positive else -math.inf) < lo < hi < math.inf):
+        raise argparse.ArgumentTypeError(f"expected {'0' if positive else '-inf'} < LO < HI < inf (got {text!r})")
     return lo, hi
+
+
+def _linear_bounds(text: str) -> tuple[float, float]:
+    return _bounds(text, positive=False)
 
 
 MAX_GRID_POINTS = 10_000
@@ -122,6 +126,12 @@ def _add_search_args(parser: argparse.ArgumentParser, func) -> None:
     g.add_argument("--beta-bounds", type=_bounds, default=beta, metavar="LO,HI",
                    help="search box of every beta_t (soft labels only), searched in log space; 0 < LO < HI "
                         f"(default: {beta[0]:g},{beta[1]:g})")
+    xi = DEFAULT_BOUNDS["xi"]
+    g.add_argument("--mix", action="store_true",
+                   help="also tune the mixing weights xi_2..xi_T: stage t trains on xi_t * pseudo-label + "
+                        "(1 - xi_t) * noisy label (docs/theory.md section 7)")
+    g.add_argument("--xi-bounds", type=_linear_bounds, default=xi, metavar="LO,HI",
+                   help=f"search box of every xi_t with --mix, on a linear scale (default: {xi[0]:g},{xi[1]:g})")
     g.add_argument("--restarts", type=C_INT, default=api_default(func, "restarts"), metavar="K",
                    help="random starting points per stage count, besides the warm start from the previous "
                         "stage count's optimum; >= 0 (default: %(default)s)")
@@ -131,8 +141,8 @@ def _add_search_args(parser: argparse.ArgumentParser, func) -> None:
 
 def _search_kwargs(args) -> dict:
     return {"loss": args.loss, "labels": args.labels, "bias": args.bias,
-            "bounds": {"lam": args.lam_bounds, "beta": args.beta_bounds},
-            "restarts": args.restarts, "seed": args.seed, "limits": args.limits}
+            "bounds": {"lam": args.lam_bounds, "beta": args.beta_bounds, "xi": args.xi_bounds},
+            "restarts": args.restarts, "seed": args.seed, "limits": args.limits, "mix": args.mix}
 
 
 OPTIMIZE_DESCRIPTION = """\

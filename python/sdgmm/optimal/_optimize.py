@@ -24,7 +24,8 @@ from sdgmm.optimal._search import (
     search_accuracy,
 )
 
-DEFAULT_BOUNDS = {"lam": (1e-4, 1e3), "beta": (1e-2, 1e2), "bias": (-3.0, 3.0)}
+DEFAULT_BOUNDS = {"lam": (1e-4, 1e3), "beta": (1e-2, 1e2), "bias": (-3.0, 3.0), "xi": (-1.0, 3.0)}
+LINEAR_BOUNDS = ("bias", "xi")  # searched on a linear scale, any sign
 # 'tune': one bias value B for every stage (stage 1's bias fixed, and kept), searched with the lams.
 SEARCH_BIASES = ("learn", "fix_first", "tune")
 
@@ -43,6 +44,7 @@ class StageCountOptimum:
     seconds: float
     converged: bool  # the local searches ended on their tolerances, not on their budget
     bias_value: float = math.nan  # the tuned bias B (bias='tune'); NaN otherwise
+    xi: np.ndarray | None = None  # mixing weights of stages 2..T (mix=True); None for pure SD
 
     @property
     def eps_final(self) -> float:
@@ -59,6 +61,7 @@ class OptimizeResult:
     gain_tol: float
     seconds: float = field(default=math.nan)
     failure: str | None = None  # why the stage counts after the last optimum are missing, if they are
+    mix: bool = False  # xi_t searched with the lams: stage t trained on xi_t pseudo-labels + (1 - xi_t) labels
 
     @property
     def best(self) -> StageCountOptimum:
@@ -85,6 +88,8 @@ class OptimizeResult:
                 row[f"lam_{t + 1}"] = o.lam[t] if t < o.n_stages else np.nan
             for t in range(1, width):
                 row[f"beta_{t + 1}"] = o.beta[t - 1] if t < o.n_stages else np.nan
+            for t in range(1, width if self.mix else 1):
+                row[f"xi_{t + 1}"] = o.xi[t - 1] if t < o.n_stages else np.nan
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -98,9 +103,9 @@ def _check_bounds(bounds) -> dict:
             lo, hi = (float(v) for v in pair)
         except (TypeError, ValueError):
             raise ValueError(f"bounds[{name!r}] must be a pair (lower, upper) of numbers (got {pair!r})") from None
-        if name == "bias" and not (-math.inf < lo < hi < math.inf):
-            raise ValueError(f"bounds['bias'] must satisfy lower < upper, both finite (got {pair!r})")
-        if name != "bias" and not (0 < lo < hi < math.inf):
+        if name in LINEAR_BOUNDS and not (-math.inf < lo < hi < math.inf):
+            raise ValueError(f"bounds[{name!r}] must satisfy lower < upper, both finite (got {pair!r})")
+        if name not in LINEAR_BOUNDS and not (0 < lo < hi < math.inf):
             raise ValueError(f"bounds[{name!r}] must satisfy 0 < lower < upper < inf (got {pair!r})")
         merged[name] = (lo, hi)
     return merged
@@ -120,6 +125,7 @@ class SearchSettings:
     limits: bool  # lam axes continue to lam = inf
     search_options: dict  # theory() options of the search's evaluations, over search_accuracy's
     final_options: dict  # theory() options of the final evaluation
+    mix: bool = False  # search the mixing weights xi_2..xi_T too
 
     @property
     def try_limit(self) -> bool:
@@ -155,15 +161,16 @@ def _optimum_for(settings: SearchSettings, T: int, starts, rng) -> StageCountOpt
     start_time = time.perf_counter()
     accuracy = {**search_accuracy(T, settings.labels), **settings.search_options}
     search = Search(settings.problem, settings.loss, settings.labels, settings.bias, T, settings.bounds, accuracy,
-                    settings.limits)
+                    settings.limits, settings.mix)
     candidates, found, all_converged = _local_optima(search, settings, starts, rng)
     final = _best_at_final_accuracy(settings, search, found, candidates[: len(starts)])
     if final is None:
         raise ConvergenceError(f"no converged state evolution found for T = {T} within the bounds")
     x, r = final
-    lam, beta, bias_value = search.hyper(x)
+    lam, beta, xi, bias_value = search.hyper(x)
     return StageCountOptimum(T, lam, beta, r.eps, r.eps_error, _at_bound(search, x, settings), search.evaluations,
-                             time.perf_counter() - start_time, all_converged, bias_value)
+                             time.perf_counter() - start_time, all_converged, bias_value,
+                             xi if settings.mix else None)
 
 
 def _best_at_final_accuracy(settings: SearchSettings, search: Search, found, warm_starts):
@@ -204,7 +211,7 @@ def _at_bound(search: Search, x, settings: SearchSettings) -> tuple:
     T = search.T
     return tuple(
         f"{name}={'lower' if x[i] <= lo[i] + tol[i] else 'inf' if i < T and settings.limits else 'upper'}"
-        for i, name in enumerate(_names(T, settings.labels, settings.bias))
+        for i, name in enumerate(_names(T, settings.labels, settings.bias, settings.mix))
         if x[i] <= lo[i] + tol[i] or x[i] >= hi[i] - tol[i]
     )
 
@@ -236,9 +243,10 @@ def _stage_count(n_stages, max_stages) -> int:
     return integer(name, n_stages if n_stages is not None else max_stages, 1)
 
 
-def _names(T, labels, bias):
-    return ([f"lam_{t + 1}" for t in range(T)] + ([f"beta_{t + 2}" for t in range(T - 1)] if labels == "soft" else [])
-            + (["bias_value"] if bias == "tune" else []))
+def _names(T, labels, bias, mix):
+    later = range(2, T + 1)
+    return ([f"lam_{t + 1}" for t in range(T)] + ([f"beta_{t}" for t in later] if labels == "soft" else [])
+            + ([f"xi_{t}" for t in later] if mix else []) + (["bias_value"] if bias == "tune" else []))
 
 
 def _warm_starts(prev: StageCountOptimum, labels, lam_floor: float) -> list:
@@ -247,9 +255,10 @@ def _warm_starts(prev: StageCountOptimum, labels, lam_floor: float) -> list:
     the previous stage's classifier (logistic loss: its logits times beta fit exactly), so from there T stages start no worse than
     T - 1 (on CIFAR features, M = 5000, theta = 0.4, the search from the repeat alone ended 1e-3 above 0-SD)."""
     beta = np.r_[prev.beta, prev.beta[-1] if len(prev.beta) else (2.0 if labels == "soft" else np.inf)]
-    starts = [(np.r_[prev.lam, prev.lam[-1]], beta, prev.bias_value)]
+    xi = np.r_[np.ones(prev.n_stages - 1) if prev.xi is None else prev.xi, 1.0]  # the new stage starts as pure SD
+    starts = [(np.r_[prev.lam, prev.lam[-1]], beta, xi, prev.bias_value)]
     if labels == "soft" and math.isfinite(prev.lam[-1]):  # after a limit stage the logits vanish: no copy
-        starts.append((np.r_[prev.lam, lam_floor], beta, prev.bias_value))
+        starts.append((np.r_[prev.lam, lam_floor], beta, xi, prev.bias_value))
     return starts
 
 
@@ -257,7 +266,7 @@ def optimize(problem: _core.Problem, n_stages: int | None = None, *, max_stages:
              loss: str = "logistic", labels: str = "hard", bias: str = "learn", bounds: dict | None = None,
              restarts: int = 2, gain_tol: float = 1e-6, seed: int = 0, start: Sequence | None = None,
              search_options: dict | None = None, final_options: dict | None = None, max_evaluations: int = 2000,
-             limits: bool = True) -> OptimizeResult:
+             limits: bool = True, mix: bool = False) -> OptimizeResult:
     """Minimise the final-stage error eps_T over lam_1..lam_T (and beta_2..beta_T for soft labels).
 
     Local searches use NLopt's BOBYQA in log space. Stage counts are optimised in turn, T = 1, 2, ...,
@@ -276,6 +285,9 @@ def optimize(problem: _core.Problem, n_stages: int | None = None, *, max_stages:
     listed as ``lam_t=inf`` in ``at_bound``, and optima on a bound as ``=lower`` / ``=upper``.
     ``start`` is an optional first starting value of lam_1 for T = 1 (may be inf), e.g. the
     neighbouring alpha's optimum.
+    ``mix``: also search the mixing weights xi_2..xi_T (stage t trains on xi_t * pseudo-label + (1 - xi_t) *
+    noisy label; docs/theory.md section 7) within bounds["xi"], default [-1, 3] on a linear scale; each new
+    stage starts from pure SD (xi = 1), so mixed SD is never worse than pure SD's continuation.
     ``search_options`` / ``final_options`` override the theory() options of the search (default:
     :func:`search_accuracy`) and of the final re-evaluation (default: theory's defaults).
     """
@@ -285,13 +297,16 @@ def optimize(problem: _core.Problem, n_stages: int | None = None, *, max_stages:
     choice("bias", bias, SEARCH_BIASES)
     if not (gain_tol >= 0 and math.isfinite(gain_tol)):
         raise ValueError(f"gain_tol must be a finite number >= 0 (got {gain_tol!r})")
+    if not isinstance(mix, (bool, np.bool_)):
+        raise TypeError(f"mix must be True or False (got {mix!r})")
     settings = SearchSettings(problem, loss, labels, bias, _check_bounds(bounds), integer("restarts", restarts, 0),
-                              max_evaluations, limits, dict(search_options or {}), dict(final_options or {}))
+                              max_evaluations, limits, dict(search_options or {}), dict(final_options or {}),
+                              bool(mix))
     rng = np.random.default_rng(integer("seed", seed, 0, 2**63))
     t0 = time.perf_counter()
     optima, failure = [], None
     for T in range(1, T_max + 1):
-        first = (np.atleast_1d(1.0 if start is None else start), [], math.nan)
+        first = (np.atleast_1d(1.0 if start is None else start), [], [], math.nan)
         try:
             starts = _warm_starts(optima[-1], labels, settings.bounds["lam"][0]) if optima else [first]
             opt = _accurate_optimum(settings, T, starts, rng)
@@ -305,4 +320,4 @@ def optimize(problem: _core.Problem, n_stages: int | None = None, *, max_stages:
             break
     if failure:
         warnings.warn(f"optimize stopped at T = {len(optima) + 1}: {failure}", RuntimeWarning, stacklevel=2)
-    return OptimizeResult(problem, loss, labels, bias, optima, gain_tol, time.perf_counter() - t0, failure)
+    return OptimizeResult(problem, loss, labels, bias, optima, gain_tol, time.perf_counter() - t0, failure, bool(mix))

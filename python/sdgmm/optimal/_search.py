@@ -61,16 +61,18 @@ class LamAxis:
 
 
 class Search:
-    """The objective eps_T over the search coordinates (lam axes, log10 beta, the bias B if tuned), with
-    an evaluation counter."""
+    """The objective eps_T over the search coordinates (lam axes, log10 beta, the mixing weights xi if
+    ``mix``, the bias B if tuned), with an evaluation counter."""
 
-    def __init__(self, problem, loss, labels, bias, T, bounds, accuracy, limits=True):
+    def __init__(self, problem, loss, labels, bias, T, bounds, accuracy, limits=True, mix=False):
         self.problem, self.loss, self.labels, self.bias, self.T = problem, loss, labels, bias, T
         self.accuracy = accuracy
         self.axis = LamAxis(*bounds["lam"])
-        n_beta = T - 1 if labels == "soft" else 0
+        self.n_beta = T - 1 if labels == "soft" else 0
+        self.n_xi = T - 1 if mix else 0
         lam_box = (self.axis.lo, self.axis.top if limits else self.axis.hi)
-        self.box = [lam_box] * T + [tuple(math.log10(v) for v in bounds["beta"])] * n_beta
+        self.box = ([lam_box] * T + [tuple(math.log10(v) for v in bounds["beta"])] * self.n_beta
+                    + [tuple(bounds["xi"])] * self.n_xi)
         self.tune_bias = bias == "tune"
         if self.tune_bias:
             self.box.append(tuple(bounds["bias"]))
@@ -78,22 +80,23 @@ class Search:
         self._values = {}  # by clipped point: the final pick asks again for the warm starts' values
 
     def hyper(self, x):
-        """(lam_1..lam_T, beta_2..beta_T, B) at search point x; beta is inf for hard labels, B NaN
-        unless tuned."""
-        lam = self.axis.lam(x[: self.T])
-        n_beta = self.T - 1 if self.labels == "soft" else 0
-        beta = 10.0 ** np.asarray(x[self.T: self.T + n_beta]) if n_beta else np.full(self.T - 1, np.inf)
-        return lam, beta, float(x[-1]) if self.tune_bias else math.nan
+        """(lam_1..lam_T, beta_2..beta_T, xi_2..xi_T, B) at search point x; beta is inf for hard labels, xi 1
+        unless mixed, B NaN unless tuned."""
+        T, n_beta = self.T, self.n_beta
+        lam = self.axis.lam(x[:T])
+        beta = 10.0 ** np.asarray(x[T: T + n_beta]) if n_beta else np.full(T - 1, np.inf)
+        xi = np.asarray(x[T + n_beta: T + n_beta + self.n_xi], dtype=float) if self.n_xi else np.ones(T - 1)
+        return lam, beta, xi, float(x[-1]) if self.tune_bias else math.nan
 
-    def to_x(self, lam, beta, bias_value):
-        return np.r_[self.axis.x(lam), np.log10(beta) if self.labels == "soft" else [],
+    def to_x(self, lam, beta, xi, bias_value):
+        return np.r_[self.axis.x(lam), np.log10(beta) if self.n_beta else [], xi if self.n_xi else [],
                      [0.0 if math.isnan(bias_value) else bias_value] if self.tune_bias else []]
 
     def stages(self, x):
-        lam, beta, bias_value = self.hyper(x)
+        lam, beta, xi, bias_value = self.hyper(x)
         return make_stages(lam, beta if self.labels == "soft" and self.T > 1 else None,
                            hard=self.labels == "hard", bias="fixed" if self.tune_bias else self.bias,
-                           bias_value=bias_value if self.tune_bias else 0.0)
+                           bias_value=bias_value if self.tune_bias else 0.0, xi=xi if self.n_xi else None)
 
     def __call__(self, x) -> float:
         key = tuple(self.clip(x))
