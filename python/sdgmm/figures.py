@@ -1,4 +1,5 @@
-"""The paper's figures F1-F5, each computed from the engine and written as PNG + CSV.
+"""The paper's figures F1-F5, and F6 beyond the paper (mixing teacher and labels), each computed from the
+engine and written as PNG + CSV.
 
 Every figure is a function ``(out_dir, progress) -> list of written paths`` in ``FIGURES``; the CLI
 runs them as ``sdgmm figure NAME --out DIR``. The setting is the paper's main one (delta 0.5,
@@ -185,12 +186,36 @@ def f5_simulation(out_dir, progress=None, N=1000, trials=8, sim_lam=1e6):
     return _save(fig, df, out_dir, "F5_simulation")
 
 
+def f6_mixing(out_dir, progress=None, labels="hard"):
+    """Optimal SD mixing teacher and given labels (xi_t tuned) against pure SD and 0-SD, and the optimal xi_t.
+
+    Stage t trains on xi_t * pseudo-labels + (1 - xi_t) * noisy labels (docs/theory.md section 7)."""
+    import pandas as pd
+
+    frames = {mix: curve(ALPHAS, **SETTING, stage_counts=(1, 2, 3), labels=labels, restarts=0, mix=mix,
+                         progress=progress).assign(mixed=mix) for mix in (False, True)}
+    fig, (ax, bx) = _figure(2)
+    for mix, df in frames.items():
+        plot_curve(df, ax=ax, title=f"F6a: optimal SD, pure (dotted) vs mixed with the labels (solid), {labels}",
+                   style="-" if mix else ":", suffix=" mixed" if mix else " pure", references=mix,
+                   max_error=ACCURACY_WARNING)
+    mixed = _accurate(frames[True])
+    for T, t in ((2, 2), (3, 2), (3, 3)):
+        rows = mixed[mixed["n_stages"] == T]
+        bx.plot(rows["alpha"], rows[f"xi_{t}"], marker="o", markersize=3, label=f"xi_{t} of {_sd_label(T)}")
+    bx.axhline(1.0, color="gray", lw=0.8)
+    bx.set_title("F6b: optimal mixing weight xi_t (1 = pure SD; > 1: the labels weigh negatively)",
+                 fontsize="medium")
+    _log_alpha_axis(bx, "optimal xi_t")
+    return _save(fig, pd.concat(frames.values()), out_dir, "F6_mixing")
+
+
 FIGURES = {"F1": f1_optimal_curves, "F2": f2_hard_vs_soft, "F3": f3_early_stopping, "F4": f4_bias_fixing,
-           "F5": f5_simulation}
+           "F5": f5_simulation, "F6": f6_mixing}
 
 
 def make_figure(name: str, out_dir: str, progress=None) -> list[str]:
-    """Compute figure ``name`` (F1..F5) and write its PNG and CSV into ``out_dir``; returns the paths."""
+    """Compute figure ``name`` (F1..F6) and write its PNG and CSV into ``out_dir``; returns the paths."""
     if name not in FIGURES:
         raise ValueError(f"name must be one of {sorted(FIGURES)} (got {name!r})")
     if not os.path.isdir(out_dir):

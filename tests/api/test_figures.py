@@ -24,6 +24,15 @@ def test_f1_writes_png_and_csv_of_the_optimal_curves(tmp_path, few_alphas):
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_f6_mixed_sd_is_no_worse_than_pure_and_its_xi_exceeds_one(tmp_path, few_alphas):
+    paths = figures.make_figure("F6", str(tmp_path))
+    df = pd.read_csv(paths[1])
+    pure, mixed = (df[(df["mixed"] == m) & (df["n_stages"] == 2)].set_index("alpha") for m in (False, True))
+    assert (mixed["eps"] <= pure["eps"] + 1e-9).all()
+    assert (pure["eps"] - mixed["eps"]).max() > 1e-3  # the mixed search finds the gain (alpha 1: 0.0020)
+    assert (mixed["xi_2"] > 1.0).all()
+
+
 def test_cli_figure_refuses_bad_input(tmp_path, capsys):
     code, _, err = run(["figure", "F9", "--out", str(tmp_path)], capsys)
     assert code == 2 and "NAME" in err

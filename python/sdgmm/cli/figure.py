@@ -1,4 +1,4 @@
-"""'sdgmm figure NAME --out DIR': one of the paper's figures F1-F5 (PNG + CSV)."""
+"""'sdgmm figure NAME --out DIR': one of the paper's figures F1-F5, or F6 (mixing; PNG + CSV)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from sdgmm.figures import FIGURES, make_figure
 def add(subparsers) -> None:
 
     p = subparsers.add_parser(
-        "figure", formatter_class=Formatter, help="compute one of the paper's figures F1-F5 (PNG + CSV)",
+        "figure", formatter_class=Formatter,
+        help="compute one of the paper's figures F1-F5, or F6 beyond the paper (PNG + CSV)",
         description="Compute a figure of optimally tuned SD in the paper's main setting and write NAME_*.png and "
                     "NAME_*.csv into --out:\n" + "\n".join(f"  {k}: {f.__doc__.splitlines()[0]}"
                                                             for k, f in FIGURES.items()),
         epilog="example:\n  sdgmm figure F1 --out docs/figures")
-    p.add_argument("name", choices=sorted(FIGURES), metavar="NAME", help="F1, F2, F3, F4 or F5")
+    p.add_argument("name", choices=sorted(FIGURES), metavar="NAME", help="F1, F2, F3, F4, F5 or F6")
     p.add_argument("--out", required=True, metavar="DIR", help="existing directory to write the PNG and CSV into")
     p.add_argument("--progress", action="store_true",
                    help="show the progress bar on stderr even when it is not a terminal")
