@@ -5,20 +5,9 @@ Targets (issue 12): a theory call on a spectrum of N = 1280 distinct eigenvalues
 (soft T = 3 and hard T = 3); fit_mixture on 10000 x 1280 features in under 10 s.
 """
 
-import statistics
-import time
-
 import numpy as np
 import sdgmm
-
-
-def timed(fn, repeat):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+from bench_theory import timed  # the median of repeated calls, as every benchmark here
 
 
 def spectral_problem(N: int = 1280) -> sdgmm.Problem:
