@@ -393,15 +393,21 @@ bool finer(IntegrationOptions& integ, int T, double worst, double accuracy) {
   return false;  // mc: no error estimate to steer by
 }
 
-// The rule refined until the largest eps_error meets opt.accuracy or the rule is capped. A finer rule that fails
-// to converge ends the refinement and the last converged result stands (reported as not accurate).
+// The rule refined until the largest eps_error meets opt.accuracy, the rule is capped or a tensor rule stalls. A
+// finer rule that fails to converge ends the refinement and the last converged result stands (reported as not
+// accurate).
 TheoryResult refined(const Problem& problem, const std::vector<Stage>& stages, Loss loss, TheoryOptions opt) {
+  // A tensor rule in its convergent regime at least halves its error per 1.5x nodes; one that does not is outside
+  // it (nearly collinear stages, an unresolved jump), and further nodes cost seconds without reaching the target.
+  constexpr double kStall = 0.5;
   const int T = static_cast<int>(stages.size());
   TheoryResult r = solve_with(problem, stages, loss, opt);
   while (all_converged(r) && worst_error(r) > opt.accuracy && finer(opt.integration, T, worst_error(r), opt.accuracy)) {
     TheoryResult next = solve_with(problem, stages, loss, opt);
     if (!all_converged(next)) break;
+    const bool stalled = opt.integration.method == Method::tensor && !(worst_error(next) <= kStall * worst_error(r));
     r = std::move(next);
+    if (stalled) break;
   }
   r.accuracy_reached = worst_error(r) <= opt.accuracy;
   return r;

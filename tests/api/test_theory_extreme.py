@@ -12,6 +12,7 @@ LAMS = [1e-4, 1e-2, 1.0, 1e2, 1e3]
 
 
 # Some extreme points legitimately report an integration error above 1e-3 (a RuntimeWarning).
+@pytest.mark.slow  # 40 s
 @pytest.mark.filterwarnings("ignore:integration error estimate:RuntimeWarning")
 def test_sweep_gives_finite_errors_or_convergence_error():
     outcomes = {"converged": 0, "not converged": 0}
@@ -19,7 +20,9 @@ def test_sweep_gives_finite_errors_or_convergence_error():
         p = sdgmm.Problem(alpha=alpha, delta=0.5, rho=0.4, theta=0.2)
         stages = sdgmm.make_stages([lam] * 3, None if hard else [1.0, 1.0], hard=hard)
         try:
-            r = sdgmm.theory(p, stages, loss)
+            # The engine's reach, not its accuracy: the rule as given (refining the hardest corners, hard T = 3 at
+            # lam 1e-4, costs 45 s a point; tests/api/test_theory_accuracy.py covers refinement).
+            r = sdgmm.theory(p, stages, loss, accuracy=0)
         except sdgmm.ConvergenceError as e:
             outcomes["not converged"] += 1
             partial = e.result
