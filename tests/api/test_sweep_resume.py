@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sdgmm.sweep.spec import load, point_id
 from sdgmm.sweep.task import TASK_LOG_ENV
 
@@ -36,6 +37,7 @@ def stored_rows(path):
         db.close()
 
 
+@pytest.mark.slow  # 33 s alone on the 2-core machine
 def test_sigkill_midway_then_rerun_computes_only_the_missing_points(tmp_path):
     spec_path = tmp_path / "s.toml"
     spec_path.write_text(SPEC)

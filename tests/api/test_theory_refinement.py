@@ -65,6 +65,7 @@ def test_qmc_warns_when_nearly_collinear_stages_defeat_it():
     assert np.abs(qmc.eps - exact.eps).max() > 1e-3  # the warning is not a false alarm
 
 
+@pytest.mark.slow  # 24 s alone on the 2-core machine
 def test_six_hard_stages_within_1e4():
     stages = sdgmm.make_stages([1.0] + [0.5] * 5, hard=True, bias="fix_first")
     default = sdgmm.theory(IMBALANCED, stages)

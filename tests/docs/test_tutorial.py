@@ -42,6 +42,7 @@ def this_python_kernel(tmp_path, monkeypatch):
     return "python3"
 
 
+@pytest.mark.slow  # 37 s alone on the 2-core machine
 def test_tutorial_runs(tmp_path, this_python_kernel):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import os, sys; print(os.path.realpath(sys.prefix))"))
