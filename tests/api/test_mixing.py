@@ -63,7 +63,7 @@ def _logistic_fit(X, y, lam):
 
 
 def test_estimator_trains_stage_two_on_the_mixture():
-    X, y = np.random.default_rng(0).normal(size=(300, 5)), None
+    X = np.random.default_rng(0).normal(size=(300, 5))
     y = (X @ np.arange(1.0, 6.0) + np.random.default_rng(1).normal(scale=3, size=300) > 0).astype(int)
     lam, xi = 2.0, 1.7
     clf = sdgmm.SelfDistillationClassifier(n_stages=2, lam=lam, labels="soft", beta=1.3, xi=xi, tol=1e-12).fit(X, y)

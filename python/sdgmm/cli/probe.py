@@ -133,7 +133,7 @@ def run_probe(args) -> int:
         res = probe(split.X_train, split.y_train, split.X_test, split.y_test, classes=classes, M=args.M,
                     theta=args.theta, trials=args.trials, noise=args.noise, sampling=args.sampling,
                     validation=args.validation, max_stages=args.max_stages, bias=args.bias,
-                        theory=args.theory, zero_tuning=args.zero_tuning, seed=args.seed, threads=args.threads,
+                    theory=args.theory, zero_tuning=args.zero_tuning, seed=args.seed, threads=args.threads,
                     progress=bar)
     finally:
         if bar is not None:

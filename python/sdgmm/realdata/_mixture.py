@@ -97,12 +97,11 @@ def fit_mixture(X, y) -> MixtureFit:
     centred = [X[y == c] - means[c] for c in (0, 1)]
     dof = len(y) - 2
     d = means[1] - means[0]
-    sigma, projection, S1, S0 = _pooled_spectrum(centred, dof, d)
+    sigma, projection, S, S1, S0 = _pooled_spectrum(centred, dof, d)
     noise = (np.sum(sigma) * (1.0 / n[0] + 1.0 / n[1])) / max(d @ d, np.finfo(float).tiny)
     if noise >= 1.0:
         raise ValueError("X, y: the class means are no further apart than their sampling noise; no mixture to fit")
     mean = math.sqrt(N) / 2.0 * projection * math.sqrt(1.0 - noise)
-    S = ((n[0] - 1) * S0 + (n[1] - 1) * S1) / dof
     unit = d / np.linalg.norm(d)
     return MixtureFit(Spectrum(sigma, mean), rho=n[1] / len(y), n=n,
                       covariance_mismatch=float(np.linalg.norm(S1 - S0) / np.linalg.norm(S)),
@@ -110,19 +109,20 @@ def fit_mixture(X, y) -> MixtureFit:
 
 
 def _pooled_spectrum(centred, dof: int, d: np.ndarray):
-    """(sigma, U^T d, S_1, S_0): the eigenvalues (clipped at 0) of the pooled covariance, the mean difference in
-    its eigenbasis, and the class covariances. With fewer points than features the eigenvectors come from the
+    """(sigma, U^T d, S, S_1, S_0): the eigenvalues (clipped at 0) of the pooled covariance S, the mean difference
+    in its eigenbasis, S itself and the class covariances. With fewer points than features the eigenvectors come from the
     Gram matrix, and the component of d outside their span goes to one zero-eigenvalue direction."""
     S0, S1 = (c.T @ c / (len(c) - 1) for c in centred)
+    S = ((len(centred[0]) - 1) * S0 + (len(centred[1]) - 1) * S1) / dof
     pooled = np.vstack(centred)
     M, N = pooled.shape
     if M >= N:
-        sigma, basis = np.linalg.eigh(((len(centred[0]) - 1) * S0 + (len(centred[1]) - 1) * S1) / dof)
-        return np.clip(sigma, 0.0, None), basis.T @ d, S1, S0
+        sigma, basis = np.linalg.eigh(S)
+        return np.clip(sigma, 0.0, None), basis.T @ d, S, S1, S0
     gram, vectors = np.linalg.eigh(pooled @ pooled.T / dof)
     keep = gram > 1e-12 * gram[-1]
     basis = pooled.T @ vectors[:, keep] / np.sqrt(gram[keep] * dof)  # orthonormal columns, the span of S
     inside = basis.T @ d
     outside = math.sqrt(max(d @ d - inside @ inside, 0.0))
     zeros = N - int(keep.sum())
-    return (np.r_[gram[keep], np.zeros(zeros)], np.r_[inside, outside, np.zeros(zeros - 1)], S1, S0)
+    return (np.r_[gram[keep], np.zeros(zeros)], np.r_[inside, outside, np.zeros(zeros - 1)], S, S1, S0)
