@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sdgmm.cli import main
-from sdgmm.realdata import load_split, probe
+from sdgmm.realdata import METHODS, load_split, probe
 from sklearn.datasets import load_breast_cancer
 
 FAST = ["--M", "40", "--theta", "0.2", "--trials", "1", "--validation", "3"]
@@ -95,7 +95,7 @@ def test_cli_writes_all_outputs_on_success(capsys, tmp_path, files):
     code, _err, out, written = _cli(capsys, tmp_path, files["csv"], *FAST)
     assert code == 0 and len(written) == 3
     table = pd.read_csv(tmp_path / "out.csv")
-    assert table["method"].tolist() == ["0-SD", "soft 1-SD", "hard 1-SD", "hard T-SD", "selected"]
+    assert table["method"].tolist() == [*METHODS, "selected"]
     for method, error in zip(table["method"], table["test_error"]):
         assert any(method in line and f"{error:.4f}" in line for line in out.splitlines())
     _, _, again, _ = _cli(capsys, tmp_path, files["csv"], *FAST)

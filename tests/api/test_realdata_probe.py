@@ -45,6 +45,11 @@ def test_runs_end_to_end(result, digits):
     assert row["test_error"] == pytest.approx(errors.mean())
     assert row["test_error_se"] == pytest.approx(errors.std(ddof=1) / math.sqrt(2))
     assert (df[df.method == "hard T-SD"]["n_stages"] >= 2).all()
+    # mixed 1-SD's search starts at hard 1-SD's optimum (xi = 1), so it never validates worse
+    hard, mixed = (df[df.method == m].set_index(["M", "theta", "trial"]) for m in ("hard 1-SD", "mixed 1-SD"))
+    assert (mixed["val_error"] <= hard.loc[mixed.index, "val_error"]).all()
+    assert mixed["xi"].isin(probe_tuning.DEFAULT_XI_GRID).all() and (hard["xi"] == 1.0).all()
+    assert df[df.method == "0-SD"]["xi"].isna().all() and summary["xi"].notna().sum() == len(summary) - 4
 
 
 def test_reproducible_with_a_seed(result, digits):
@@ -119,12 +124,16 @@ def test_tuning_fits_in_principal_coordinates_are_the_estimators(bias):
         rows = np.r_[np.flatnonzero(y == 0)[: M // 2], np.flatnonzero(y == 1)[: M // 2]]
         Xs, ys = np.ascontiguousarray(StandardScaler().fit_transform(X[rows])), y[rows]
         Z = probe_tuning.principal_coordinates(Xs)
-        cache = probe_tuning.StageCache(Z, ys, Z, ys, [0.1, 1.0], [2.0], bias, 0, Xs.shape[1] / Z.shape[1])
-        for key, labels in ((((0, None), (1, 0), (1, 0)), "soft"),
-                            (((0, None), (1, probe_tuning.HARD), (1, probe_tuning.HARD)), "hard")):
+        grids = probe_tuning.Grids(np.array([0.1, 1.0]), np.array([2.0]), np.array([-0.5, 1.5]))
+        cache = probe_tuning.StageCache(Z, ys, Z, ys, grids, bias, 0, Xs.shape[1] / Z.shape[1])
+        hard = probe_tuning.HARD
+        for key, labels, xi in ((((0, None), (1, 0), (1, 0)), "soft", 1.0),
+                                (((0, None), (1, hard), (1, hard)), "hard", 1.0),
+                                (((0, None), (1, hard, 0)), "hard", -0.5), (((0, None), (1, hard, 1)), "hard", 1.5)):
             fit = cache.stage(key)
             b, logits = fit.b, fit.logits
-            est = SelfDistillationClassifier(n_stages=3, lam=[3.0, 30.0, 30.0], labels=labels, beta=2.0, bias=bias)
+            est = SelfDistillationClassifier(n_stages=len(key), lam=[3.0] + [30.0] * (len(key) - 1), labels=labels,
+                                             beta=2.0, bias=bias, xi=xi)
             est.fit(Xs, ys)
             assert abs(b - est.intercept_[0]) < 1e-3
             np.testing.assert_allclose(logits, est.decision_function(Xs), rtol=1e-3, atol=1e-3)  # search tol 1e-4

@@ -24,9 +24,11 @@ The paper's linear probe on real features. For each training-set size M, trial a
 draw M training points of the two chosen classes, flip labels (exactly floor(theta M / 2) per class, or
 Bernoulli(theta)), standardise on the training subset, tune each method on validation splits of that
 subset (never on the test set), refit it on the whole subset and measure its error on the clean test set.
-Methods: 0-SD (plain L2 logistic regression), soft 1-SD, hard 1-SD, and hard T-SD with the stage count
-chosen by early stopping on validation (T <= --max-stages). Tuning: coordinate search on log grids of
-lam (half decades, 1e-3..1e3 times N) and beta (half decades, 0.3..1000), warm-started fits.
+Methods: 0-SD (plain L2 logistic regression), soft 1-SD, hard 1-SD, mixed 1-SD (stage 2 trains on
+xi * hard pseudo-label + (1 - xi) * noisy label, xi tuned), and hard T-SD with the stage count chosen by
+early stopping on validation (T <= --max-stages). Tuning: coordinate search on log grids of lam (half
+decades, 1e-2..1e3 times N) and beta (half decades, 0.3..1000) and on xi (-0.5..3, steps of 0.25),
+warm-started fits.
 
 Features: .npz with X_train, y_train, X_test, y_test (as written by 'sdgmm features') or X, y; .npy
 (labels in the last column, or --label-column INDEX); .csv / .parquet with a header and a label column.

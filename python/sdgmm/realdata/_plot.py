@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-MARKERS = {"0-SD": "o", "soft 1-SD": "s", "hard 1-SD": "^", "hard T-SD": "D", "selected": "*"}
+MARKERS = {"0-SD": "o", "soft 1-SD": "s", "hard 1-SD": "^", "mixed 1-SD": "v", "hard T-SD": "D", "selected": "*"}
 
 
 def plot_probe(summary, *, N: int, classes=None, path=None):

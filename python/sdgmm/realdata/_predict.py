@@ -27,14 +27,15 @@ class TheoryOfData:
         self.mixture, self.bias, self.max_stages = mixture, bias, max_stages
         self._errors, self._optima = {}, {}
 
-    def error(self, M: int, theta: float, rho: float, lam, beta, labels: str) -> float:
+    def error(self, M: int, theta: float, rho: float, lam, beta, labels: str, xi=()) -> float:
         """The theory's test error of the last stage of SD with these hyperparameters (estimator units: lam = 1/C,
-        inf for the limit); NaN where the state evolution does not converge."""
+        inf for the limit; xi of stages 2..T, default pure SD); NaN where the state evolution does not converge."""
         lam_t = tuple(float(v) for v in self.mixture.theory_lam(lam))
-        key = (M, theta, rho, lam_t, tuple(beta), labels)
+        key = (M, theta, rho, lam_t, tuple(beta), labels, tuple(xi))
         if key not in self._errors:
             stages = make_stages(list(lam_t), None if labels == "hard" or len(lam_t) == 1 else list(beta),
-                                 hard=labels == "hard", bias=self.bias if len(lam_t) > 1 else "learn")
+                                 hard=labels == "hard", bias=self.bias if len(lam_t) > 1 else "learn",
+                                 xi=list(xi) if len(lam_t) > 1 and len(xi) else None)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
@@ -45,10 +46,10 @@ class TheoryOfData:
         return self._errors[key]
 
     def optimum(self, M: int, theta: float, rho: float, method: str):
-        """The theory's optimal (lam, beta, labels) of a probe method ('0-SD', 'soft 1-SD', 'hard 1-SD', 'hard
-        T-SD' with T by early stopping up to `max_stages`), or None where no optimum converges."""
+        """The theory's optimal (lam, beta, labels, xi) of a probe method ('0-SD', 'soft 1-SD', 'hard 1-SD', 'mixed
+        1-SD', 'hard T-SD' with T by early stopping up to `max_stages`), or None where no optimum converges."""
         labels = "soft" if method.startswith("soft") else "hard"
-        res = self._optimize(M, theta, rho, labels)
+        res = self._optimize(M, theta, rho, labels, mix=method == "mixed 1-SD")
         if res is None:
             return None
         if method == "hard T-SD":
@@ -57,20 +58,21 @@ class TheoryOfData:
             best = res.optima[0 if method == "0-SD" else 1]
         else:  # T = 2 did not converge
             return None
-        return self.mixture.estimator_lam(best.lam), best.beta, labels
+        xi = np.ones(best.n_stages - 1) if best.xi is None else best.xi
+        return self.mixture.estimator_lam(best.lam), best.beta, labels, xi
 
-    def _optimize(self, M, theta, rho, labels):
+    def _optimize(self, M, theta, rho, labels, mix=False):
         """One search per setting and label kind: soft gives 0-SD and soft 1-SD, hard (early stopping up to
-        max_stages) gives hard 1-SD and hard T-SD. With optimize's default random restarts: on CIFAR features
+        max_stages) gives hard 1-SD and hard T-SD, mixed (two hard stages, xi_2 searched) gives mixed 1-SD. With optimize's default random restarts: on CIFAR features
         (M = 100, theta = 0.2) the search from the limit alone ends at 0.2847 (lam = inf), with them at 0.2800."""
-        key = (M, theta, rho, labels)
+        key = (M, theta, rho, labels, mix)
         if key not in self._optima:
-            count = {"n_stages": 2} if labels == "soft" else {"max_stages": self.max_stages}
+            count = {"n_stages": 2} if labels == "soft" or mix else {"max_stages": self.max_stages}
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     self._optima[key] = optimize(self.mixture.problem(M, theta, rho), **count, labels=labels,
-                                                 bias=self.bias)
+                                                 bias=self.bias, mix=mix)
             except ConvergenceError:
                 self._optima[key] = None
         return self._optima[key]

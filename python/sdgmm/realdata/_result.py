@@ -22,11 +22,12 @@ class ProbeResult:
 
     def summary(self):
         """Mean and standard error over the trials with a test error, and the mean of the theory's prediction at
-        the hyperparameters each trial used (``theory_error``); ``failed`` counts the trials without one
+        the hyperparameters each trial used (``theory_error``), the median tuned hyperparameters (lam per stage,
+        beta, xi of stage 2); ``failed`` counts the trials without one
         (no finite fit to score), ``excluded_fits`` the tuning fits with non-finite weights that were never
         scored, and ``selected`` how often each method was the one selected by validation."""
         df = self.trials
-        for column in ("selected", "theory_error"):
+        for column in ("selected", "theory_error", "xi"):  # columns a trials table from before them lacks
             if column not in df:
                 df = df.assign(**{column: None if column == "selected" else math.nan})
         g = df.groupby(["M", "theta", "method"], sort=False)
@@ -36,6 +37,7 @@ class ProbeResult:
                     failed=("test_error", lambda s: int(s.isna().sum())),
                     excluded_fits=("excluded_fits", "sum"),
                     lam=("lam", _median_lams), beta=("beta", lambda s: float(np.median(s))),
+                    xi=("xi", "median"),
                     selected=("selected", _counts)).reset_index()
         return out
 

@@ -28,14 +28,17 @@ from sdgmm.realdata._result import ProbeResult
 from sdgmm.realdata._tuning import (
     DEFAULT_BETA_GRID,
     DEFAULT_LAM_GRID,
+    DEFAULT_XI_GRID,
     HARD,
+    Grids,
     Objective,
     StageCache,
     principal_coordinates,
     tune,
 )
 
-METHODS = ("0-SD", "soft 1-SD", "hard 1-SD", "hard T-SD")
+# "mixed 1-SD": stage 2 trains on xi * hard pseudo-label + (1 - xi) * noisy label, xi tuned (docs/theory.md section 7).
+METHODS = ("0-SD", "soft 1-SD", "hard 1-SD", "mixed 1-SD", "hard T-SD")
 # Per trial, the method of METHODS with the best validation score: "should I self-distill this data?"
 SELECTED = "selected"
 AUTO_FOLDS_UP_TO = 1000  # validation="auto": 5-fold up to this M (cheap fits, noisy small holdouts), else 20%
@@ -74,11 +77,12 @@ def _check_options(M, theta, trials, validation, max_stages, bias, noise, sampli
     return sorted(set(Ms)), sorted({float(t) for t in thetas})
 
 
-def _grid(values, name):
+def _grid(values, name, positive=True):
     grid = np.asarray(values, dtype=float)
-    if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid) & (grid > 0)):
-        raise ValueError(f"{name} must be a non-empty sequence of finite numbers > 0 (got {values!r})")
-    return np.sort(grid)[::-1].copy()  # strongest penalty first: the best warm starts
+    if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid) & ((grid > 0) | (not positive))):
+        raise ValueError(f"{name} must be a non-empty sequence of finite numbers{' > 0' if positive else ''} "
+                         f"(got {values!r})")
+    return np.unique(grid)[::-1].copy()  # strongest penalty first: the best warm starts
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,7 @@ class ProbeSettings:
     validation: object  # 'auto', a fold count or a holdout fraction
     max_stages: int
     bias: str
-    lam_grid: np.ndarray  # strongest penalty first, in units of N
-    beta_grid: np.ndarray
+    grids: Grids
     zero_tuning: bool
     seed: int
     trials: int
@@ -101,15 +104,18 @@ class ProbeSettings:
     def to_dict(self) -> dict:
         return {"noise": self.noise, "sampling": self.sampling, "validation": self.validation,
                 "max_stages": self.max_stages, "bias": self.bias, "seed": self.seed, "trials": self.trials,
-                "lam_grid": self.lam_grid.tolist(), "beta_grid": self.beta_grid.tolist()}
+                "lam_grid": self.grids.lam.tolist(), "beta_grid": self.grids.beta.tolist(),
+                "xi_grid": self.grids.xi.tolist()}
 
 
 def probe(X_train, y_train, X_test, y_test, *, classes=None, M: Sequence[int] | int = (100, 200, 500, 1000, 2000),
           theta: Sequence[float] | float = (0.0, 0.2, 0.4), trials: int = 5, noise: str = "exact",
           sampling: str = "balanced", validation="auto", max_stages: int = 4, bias: str = "learn",
-          lam_grid=DEFAULT_LAM_GRID, beta_grid=DEFAULT_BETA_GRID, theory: bool = True, zero_tuning: bool = False,
+          lam_grid=DEFAULT_LAM_GRID, beta_grid=DEFAULT_BETA_GRID, xi_grid=DEFAULT_XI_GRID, theory: bool = True, zero_tuning: bool = False,
           seed: int = 0, threads: int = 0, progress=None) -> ProbeResult:
-    """Compare 0-SD, soft 1-SD, hard 1-SD and hard T-SD (T <= max_stages, early stopping) on real features.
+    """Compare 0-SD, soft 1-SD, hard 1-SD, mixed 1-SD and hard T-SD (T <= max_stages, early stopping) on real
+    features. Mixed 1-SD trains stage 2 on ``xi * hard pseudo-label + (1 - xi) * noisy label`` with xi tuned on
+    ``xi_grid`` (docs/theory.md section 7).
 
     For each M, trial and theta: draw M training points of the two classes from the training pool
     (``sampling``), flip labels (``noise``: 'exact' = floor(theta M / 2) per class, 'bernoulli'), standardise
@@ -129,8 +135,9 @@ def probe(X_train, y_train, X_test, y_test, *, classes=None, M: Sequence[int] | 
     Ms, thetas = _check_options(M, theta, trials, validation, max_stages, bias, noise, sampling)
     split, classes = two_classes(Split(X_train, y_train, X_test, y_test), classes)
     predictor = _theory_of(split, bias, max_stages) if theory or zero_tuning else None
-    settings = ProbeSettings(noise, sampling, validation, max_stages, bias, _grid(lam_grid, "lam_grid"),
-                             _grid(beta_grid, "beta_grid"), zero_tuning, seed, trials, threads, predictor)
+    grids = Grids(_grid(lam_grid, "lam_grid"), _grid(beta_grid, "beta_grid"), _grid(xi_grid, "xi_grid", False))
+    settings = ProbeSettings(noise, sampling, validation, max_stages, bias, grids, zero_tuning, seed, trials, threads,
+                             predictor)
     for m in Ms:  # every M must fit before anything is computed
         draw_subset(split.y_train, m, np.random.default_rng(0), sampling)
     start = time.perf_counter()
@@ -183,11 +190,11 @@ def _one_trial(X, Z, y_noisy, seed_seq, settings: ProbeSettings, theta, rho):
     """Tune on the training subset alone (its principal coordinates Z) and refit on its features X;
     returns [(row, fitted estimator or None)] per method, then the row of the method that validated best."""
     t0 = time.perf_counter()
-    caches = [StageCache(np.ascontiguousarray(Z[f]), y_noisy[f], Z[v], y_noisy[v], settings.lam_grid,
-                         settings.beta_grid, settings.bias, settings.threads, X.shape[1] / Z.shape[1])
+    caches = [StageCache(np.ascontiguousarray(Z[f]), y_noisy[f], Z[v], y_noisy[v], settings.grids, settings.bias,
+                         settings.threads, X.shape[1] / Z.shape[1])
               for f, v in _validation_splits(y_noisy, len(y_noisy), settings.validation, seed_seq)]
     objective = Objective(caches)
-    tuned = tune(objective, len(settings.lam_grid), len(settings.beta_grid), settings.max_stages)
+    tuned = tune(objective, settings.grids, settings.max_stages)
     shared = {"tuning_fits": objective.n_fits, "excluded_fits": objective.excluded,
               "tuning_seconds": time.perf_counter() - t0}
     out = [_refit(X, y_noisy, method, _configuration(tuned[method][0], settings, X.shape[1]), settings,
@@ -205,24 +212,30 @@ def _one_trial(X, Z, y_noisy, seed_seq, settings: ProbeSettings, theta, rho):
 
 
 def _configuration(key, settings: ProbeSettings, N: int):
-    """(lam per stage in estimator units, beta per soft stage, labels) of a tuned key."""
-    lam = [settings.lam_grid[i] * N for i, _ in key]
-    beta = [settings.beta_grid[j] for _, j in key[1:] if j != HARD]
-    return lam, beta, "soft" if beta else "hard"
+    """(lam per stage in estimator units, beta per soft stage, labels, xi per later stage) of a tuned key."""
+    grids = settings.grids
+    lam = [grids.lam[entry[0]] * N for entry in key]
+    beta = [grids.beta[entry[1]] for entry in key[1:] if entry[1] != HARD]
+    xi = [grids.xi[entry[2]] if len(entry) > 2 else 1.0 for entry in key[1:]]
+    return lam, beta, "soft" if beta else "hard", xi
 
 
 def _refit(X, y_noisy, method, configuration, settings: ProbeSettings, extra):
-    """(row, estimator refitted on the whole subset with the configuration (lam, beta, labels), or None where no
-    finite fit exists). `extra` holds the row's tuning record; a tuned method whose val_error is NaN had a
-    non-finite fit in every configuration."""
-    lam, beta, labels = configuration
+    """(row, estimator refitted on the whole subset with the configuration (lam, beta, labels, xi), or None where
+    no finite fit exists). `extra` holds the row's tuning record; a tuned method whose val_error is NaN had a
+    non-finite fit in every configuration. The row's xi is that of stage 2 (one value: only "mixed 1-SD" tunes
+    it), NaN for 0-SD."""
+    lam, beta, labels, xi = configuration
     row = {"method": method, "lam": ";".join(f"{v:.6g}" for v in lam), "beta": beta[0] if beta else math.inf,
-           "labels": labels, **extra}
+           "labels": labels, "xi": xi[0] if xi else math.nan, **extra}
     if "tuning_seconds" in extra and not np.isfinite(row["val_error"]):
         return {**row, "val_error": math.nan, "n_stages": 0,
                 "failure": "no configuration with finite fits on every validation split"}, None
-    model = SelfDistillationClassifier(n_stages=len(lam), lam=lam, labels=labels, beta=beta or 1.0,
-                                       bias=settings.bias, threads=settings.threads).fit(X, y_noisy)
+    try:
+        model = SelfDistillationClassifier(n_stages=len(lam), lam=lam, labels=labels, beta=beta or 1.0, xi=xi or 1.0,
+                                           bias=settings.bias, threads=settings.threads).fit(X, y_noisy)
+    except ValueError as error:  # a mixed stage whose targets leave a learned logistic bias without a minimiser
+        return {**row, "n_stages": 0, "failure": str(error)}, None
     if not (np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()):
         return {**row, "n_stages": model.n_stages_, "failure": "the refit has non-finite weights"}, None
     return {**row, "n_stages": model.n_stages_}, model
@@ -234,9 +247,9 @@ def _zero_tuned(X, y_noisy, method, theta, rho, settings: ProbeSettings):
     name = f"zero-tuned {method}"
     if optimum is None:
         return {"method": name, "val_error": math.nan, "n_stages": 0, "lam": "nan", "beta": math.inf,
-                "failure": "the theory found no converged optimum"}, None
-    lam, beta, labels = optimum
-    return _refit(X, y_noisy, name, (list(lam), [b for b in beta if np.isfinite(b)], labels), settings,
+                "xi": math.nan, "failure": "the theory found no converged optimum"}, None
+    lam, beta, labels, xi = optimum
+    return _refit(X, y_noisy, name, (list(lam), [b for b in beta if np.isfinite(b)], labels, list(xi)), settings,
                   {"val_error": math.nan, "tuning_fits": 0})
 
 
@@ -246,4 +259,5 @@ def _theory_error(row, M, theta, rho, settings: ProbeSettings) -> float:
         return math.nan
     lam = parse_lams(row["lam"])[: row["n_stages"]]
     beta = [row["beta"]] * (len(lam) - 1) if row.get("labels") == "soft" else []
-    return settings.theory.error(M, theta, rho, lam, beta, row.get("labels", "hard"))
+    xi = [row["xi"]] * (len(lam) - 1)
+    return settings.theory.error(M, theta, rho, lam, beta, row.get("labels", "hard"), xi)
