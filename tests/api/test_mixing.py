@@ -121,6 +121,32 @@ def test_optimal_mixing_is_the_minimum_of_a_scan_and_beats_pure_sd():
     assert row["xi_2"] == best.xi[0]
 
 
+def test_the_default_xi_box_holds_the_two_step_optimum():
+    """Mixed 2-SD at alpha 0.62 (the paper's setting, every stage at lam = inf): the optimal xi_2 is 4.5, beyond the
+    former default box [-1, 3], whose edge cost 5.7e-4. With the default box the optimum is interior, and a scan of
+    xi_2 (xi_3 at the optimum's value) around it finds nothing lower."""
+    problem = sdgmm.Problem(alpha=0.6158482110660264)
+    best = sdgmm.optimize(problem, n_stages=3, restarts=0, mix=True).optima[2]
+    assert not any("xi" in entry for entry in best.at_bound), best.at_bound
+    assert 4.0 < best.xi[0] < 5.0
+    scan = [sdgmm.theory(problem, sdgmm.make_stages([np.inf] * 3, hard=True, xi=[x, best.xi[1]])).eps[-1]
+            for x in np.linspace(2.5, 7.0, 19)]
+    assert best.eps_final <= min(scan) + 1e-7
+    edge = sdgmm.theory(problem, sdgmm.make_stages([np.inf] * 3, hard=True, xi=[3.0, best.xi[1]])).eps[-1]
+    assert best.eps_final < edge - 3e-4
+
+
+@pytest.mark.parametrize("labels, alpha", [("hard", 48.329302), ("soft", 33.598183)])
+def test_mixed_sd_is_never_worse_than_pure_sd(labels, alpha):
+    """Pure SD is mixed SD at xi = 1. Every stage sits at lam = inf here. Hard: the continuation from the mixed 1-SD
+    optimum (xi_2 = 1.56) ended 6e-6 above pure 2-SD. Soft: the joint search slid to where the search's rule is
+    5e-4 off, the final rule rejected it, and the warm start (beta = 2) was 1e-4 above pure 2-SD."""
+    problem = sdgmm.Problem(alpha=alpha)
+    pure = sdgmm.optimize(problem, n_stages=3, labels=labels, restarts=0).optima[2]
+    mixed = sdgmm.optimize(problem, n_stages=3, labels=labels, restarts=0, mix=True).optima[2]
+    assert mixed.eps_final <= pure.eps_final + 1e-7
+
+
 def test_bad_mixing_search_input():
     with pytest.raises(TypeError, match="mix"):
         sdgmm.optimize(PROBLEM, n_stages=2, mix="yes")

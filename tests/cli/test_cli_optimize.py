@@ -324,6 +324,6 @@ def test_mix_tunes_xi_and_prints_it(capsys):
     ref = sdgmm.optimize(sdgmm.Problem(alpha=0.5), n_stages=2, restarts=0, mix=True)
     assert data["mix"] and data["optima"][1]["xi"] == pytest.approx(ref.optima[1].xi, abs=1e-12)
     code, out, err = _run(["optimize", "--alpha", "0.5", "--n-stages", "2", "--mix", "--restarts", "0"], capsys)
-    assert "xi in [-1, 3] (mixed)" in out and " xi " in out.splitlines()[5]
+    assert "xi in [-5, 20] (mixed)" in out and " xi " in out.splitlines()[5]
     code, out, err = _run(["optimize", "--mix", "--xi-bounds", "2,1"], capsys)
     assert code == 2 and "xi-bounds" in err

@@ -92,6 +92,12 @@ class Search:
         return np.r_[self.axis.x(lam), np.log10(beta) if self.n_beta else [], xi if self.n_xi else [],
                      [0.0 if math.isnan(bias_value) else bias_value] if self.tune_bias else []]
 
+    def xi_mask(self):
+        """The coordinates of the mixing weights."""
+        mask = np.zeros(len(self.box), bool)
+        mask[self.T + self.n_beta: self.T + self.n_beta + self.n_xi] = True
+        return mask
+
     def stages(self, x):
         lam, beta, xi, bias_value = self.hyper(x)
         return make_stages(lam, beta if self.labels == "soft" and self.T > 1 else None,
@@ -151,7 +157,7 @@ def local_search(search: Search, x0, max_evaluations, free=None):
     return search.clip(x), float(opt.last_optimum_value()), done
 
 
-def limit_first(search: Search, x0, max_evaluations):
+def limit_first(search: Search, x0, max_evaluations, hold=None):
     """Every lam at the limit lam = inf (the balanced optimum in most cases measured), the betas
     searched there. Accepted without a full search if moving any lam off the limit, to lam = 2e4 (a
     twentieth of the last unit of its axis), does not lower eps by more than 1e-6. Both sides of that
@@ -159,7 +165,8 @@ def limit_first(search: Search, x0, max_evaluations):
     differences agree to 1e-8 between 6 and 8 nodes at hard T = 6; QMC cannot resolve a finite lam
     this large). Where it fails, only the lams whose move lowered eps are searched further (with the
     betas), from the limit point: at most T + (search) evaluations where a full search costs dozens.
-    Where the check rule cannot solve the limit point, it is returned unverified (done = False)."""
+    Where the check rule cannot solve the limit point, it is returned unverified (done = False). Coordinates in
+    the mask ``hold`` keep their values."""
     # The engine's default tensor nodes (a coarser rule got the sign wrong: 8 nodes at hard T = 4,
     # alpha = 10), except 6 for hard labels from T = 5 on, where its 8 cost seconds per evaluation.
     check = {"method": "tensor", "estimate_error": False}
@@ -172,6 +179,8 @@ def limit_first(search: Search, x0, max_evaluations):
     free = np.arange(len(x0)) >= search.T
     if search.tune_bias:
         free[-1] = False
+    if hold is not None:
+        free &= ~hold
     x, f, done = local_search(search, x0, max_evaluations, free=free)
     at_limit = evaluate(search.problem, search.stages(x), search.loss, check)
     if at_limit is None:  # the check rule cannot solve it (nearly collinear stages): unverified
