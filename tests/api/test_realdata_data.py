@@ -96,8 +96,10 @@ def test_cli_writes_all_outputs_on_success(capsys, tmp_path, files):
     assert code == 0 and len(written) == 3
     table = pd.read_csv(tmp_path / "out.csv")
     assert table["method"].tolist() == [*METHODS, "selected"]
-    for method, error in zip(table["method"], table["test_error"]):
-        assert any(method in line and f"{error:.4f}" in line for line in out.splitlines())
+    for method, error, xi in zip(table["method"], table["test_error"], table["xi"]):
+        shown = "-" if np.isnan(xi) else f"{xi:g}"  # the xi column: stage 2's mixing weight
+        assert any(method in line and f"{error:.4f}" in line and f" {shown} " in line for line in out.splitlines())
+    assert np.isnan(table["xi"].iloc[0]) and table["xi"].iloc[1:].notna().all()
     _, _, again, _ = _cli(capsys, tmp_path, files["csv"], *FAST)
     assert again.splitlines()[1:] == out.splitlines()[1:]  # the same seed prints the same numbers (line 0: time)
 

@@ -160,7 +160,8 @@ def _probe_table(res, summary) -> str:
               f"sampling={s['sampling']} validation={s['validation']} trials={s['trials']} seed={s['seed']} "
               f"({res.seconds:.1f} s)"),
               ("# test error against the clean test labels, mean +- s.e. over trials; lam = 1/C per stage "
-              "(median over trials); beta = soft temperature (inf = hard)"),
+              "(median over trials); beta = soft temperature (inf = hard); xi = stage 2's weight of its teacher "
+              "against the noisy labels (1 = pure SD; median)"),
               ("# selected: per trial, the method with the best validation score (how often each was chosen "
                "in the last column); theory: the theory's error at the hyperparameters used (mean over trials)")]
     if "mixture" in s:
@@ -171,14 +172,15 @@ def _probe_table(res, summary) -> str:
     if failed:
         header.append("# failed: trials without a finite fit to score; excluded: tuning fits with non-finite "
                       "weights, never scored")
-    cells = [("M", "alpha", "theta", "method", "test_error", "se", "theory", "val_error", "T", "lam", "beta")
+    cells = [("M", "alpha", "theta", "method", "test_error", "se", "theory", "val_error", "T", "lam", "beta", "xi")
              + (("failed", "excluded") if failed else ()) + ("chosen",)]
     for r in summary.to_dict(orient="records"):
         counts = (str(r["failed"]), str(int(r["excluded_fits"]))) if failed else ()
         cells.append((str(r["M"]), f"{r['alpha']:.3g}", f"{r['theta']:g}", r["method"], f"{r['test_error']:.4f}",
                       f"{r['test_error_se']:.4f}", f"{r['theory_error']:.4f}", f"{r['val_error']:.4f}",
                       f"{r['n_stages']:.1f}", r["lam"],
-                      f"{r['beta']:.3g}", *counts, r["selected"] or "-"))
+                      f"{r['beta']:.3g}", "-" if r["xi"] != r["xi"] else f"{r['xi']:g}", *counts,
+                      r["selected"] or "-"))
     diff = [("M", "theta", "method", "minus_0SD", "se")]
     for r in res.paired_differences().to_dict(orient="records"):
         diff.append((str(r["M"]), f"{r['theta']:g}", r["method"], f"{r['difference']:+.4f}", f"{r['difference_se']:.4f}"))

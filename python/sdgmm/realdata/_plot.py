@@ -8,7 +8,7 @@ MARKERS = {"0-SD": "o", "soft 1-SD": "s", "hard 1-SD": "^", "mixed 1-SD": "v", "
 def plot_probe(summary, *, N: int, classes=None, path=None):
     """Mean test error +- standard error over trials (points), log alpha axis, with the theory's prediction at the
     hyperparameters each method used as a line of the same colour where the summary has it; ``summary`` from
-    ProbeResult.summary(). Zero-tuned methods are drawn dashed."""
+    ProbeResult.summary(). Zero-tuned methods are drawn dashed, with open markers in their method's colour."""
     from matplotlib.figure import Figure
 
     thetas = sorted(summary["theta"].unique())
@@ -16,12 +16,14 @@ def plot_probe(summary, *, N: int, classes=None, path=None):
     axes = fig.subplots(1, len(thetas), sharey=True, squeeze=False)[0]
     for ax, theta in zip(axes, thetas):
         part = summary[summary["theta"] == theta]
-        for k, method in enumerate(part["method"].unique()):
+        bases = list(dict.fromkeys(m.removeprefix("zero-tuned ") for m in part["method"].unique()))
+        for method in part["method"].unique():
             rows = part[part["method"] == method].sort_values("alpha")
-            color = f"C{k % 10}"
+            base = method.removeprefix("zero-tuned ")
+            color = f"C{bases.index(base) % 10}"  # a zero-tuned method shares its method's colour, open markers
             ax.errorbar(rows["alpha"], rows["test_error"], yerr=rows["test_error_se"],
-                        marker=MARKERS.get(method.removeprefix("zero-tuned "), "."), markersize=4, capsize=2,
-                        linestyle="none", color=color, label=method)
+                        marker=MARKERS.get(base, "."), markersize=4, capsize=2, linestyle="none", color=color,
+                        fillstyle="none" if base != method else "full", label=method)
             if "theory_error" in rows and rows["theory_error"].notna().any():
                 ax.plot(rows["alpha"], rows["theory_error"], "--" if method.startswith("zero") else "-",
                         color=color, linewidth=1)
