@@ -180,3 +180,15 @@ def test_soft_distillation_is_no_worse_than_its_teacher_on_a_spectrum():
     print("0-SD, soft 1-SD:", zero_sd, one_sd, res.optima[1].lam, res.optima[1].beta)
     assert one_sd <= zero_sd + 1e-6
     assert one_sd < 0.18
+
+
+def test_soft_temperature_is_optimal_under_the_final_rule():
+    """Soft 1-SD at alpha 1.83 (both stages at lam = inf): the search's coarse rule is 4e-4 off at beta_2 = 8 and ranked
+    8.4 first, 1.2e-4 above the optimum; the optimum must match a scan of beta_2 under the default rule."""
+    problem = sdgmm.Problem(alpha=1.832981)
+    best = sdgmm.optimize(problem, n_stages=2, labels="soft", restarts=0).optima[1]
+    betas = np.linspace(5.0, 8.0, 31)
+    scan = [sdgmm.theory(problem, sdgmm.make_stages([np.inf, np.inf], [b])).eps[-1] for b in betas]
+    assert np.isinf(best.lam).all()
+    assert best.eps_final <= min(scan) + 1e-7
+    assert abs(best.beta[0] - betas[int(np.argmin(scan))]) < 0.2
