@@ -370,6 +370,11 @@ bool all_converged(const TheoryResult& r) {
   return std::all_of(r.converged.begin(), r.converged.end(), [](bool c) { return c; });
 }
 
+// Stages solved before the first that did not converge (a later stage needs every earlier one).
+std::size_t converged_stages(const TheoryResult& r) {
+  return static_cast<std::size_t>(std::find(r.converged.begin(), r.converged.end(), false) - r.converged.begin());
+}
+
 // The next finer rule, or false at the cap. Tensor: 1.5x the nodes. Qmc: the points that would meet the target at
 // QMC's best rate (error ~ 1/n), rounded up to a power of 2, or none if that is beyond the cap (each doubling
 // costs as much as all the rules before it, and the replicate spread shrinks no faster than 1/n).
@@ -432,14 +437,20 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
   // QMC's replicate error rarely goes below this (hard T = 3, 4096 points: 7e-6): a tensor rule that ends above
   // it is worth a QMC attempt.
   constexpr double kQmcFloor = 1e-5;
-  if (options.method == Method::automatic && opt.integration.method == Method::tensor && all_converged(r) &&
-      worst_error(r) > std::max(opt.accuracy, kQmcFloor)) {
+  if (options.method == Method::automatic && opt.integration.method == Method::tensor &&
+      (!all_converged(r) || worst_error(r) > std::max(opt.accuracy, kQmcFloor))) {
     // Nearly collinear stages can defeat the tensor rule at every node count (alpha 1e3, lam 100, hard T = 3:
-    // 0.088-0.129 for 12-40 nodes), where QMC's replicates still agree (0.10191 +- 7e-6): keep the better.
+    // 0.088-0.129 for 12-40 nodes), where QMC's replicates still agree (0.10191 +- 7e-6); at small alpha its
+    // integration error can leave a limit stage's field covariance indefinite, so that the stage does not converge
+    // (alpha 0.19, hard T = 4 at lam = inf: stage 3 at 12 nodes), where QMC converges. Keep the better: more
+    // converged stages first, then the smaller error.
     TheoryOptions qmc = opt;
     qmc.integration.method = Method::qmc;
     TheoryResult alt = refined(problem, stages, loss, qmc);
-    if (all_converged(alt) && worst_error(alt) < worst_error(r)) r = std::move(alt);
+    if (converged_stages(alt) > converged_stages(r) ||
+        (all_converged(alt) && all_converged(r) && worst_error(alt) < worst_error(r))) {
+      r = std::move(alt);
+    }
   }
   return r;
 }

@@ -192,3 +192,12 @@ def test_soft_temperature_is_optimal_under_the_final_rule():
     assert np.isinf(best.lam).all()
     assert best.eps_final <= min(scan) + 1e-7
     assert abs(best.beta[0] - betas[int(np.argmin(scan))]) < 0.2
+
+
+def test_a_limit_point_the_search_rule_cannot_solve_is_still_found():
+    """alpha 0.19, theta 0.2, hard T = 3: the search's 12-node rule does not converge at the all-limit point, which
+    scored as failed, and the optimum (lam_1 = 1e-4) ended 5e-4 above it."""
+    problem = sdgmm.Problem(alpha=0.187382, theta=0.2)
+    best = sdgmm.optimize(problem, n_stages=3, restarts=1).optima[2]  # the phase diagram's search
+    limit = sdgmm.theory(problem, sdgmm.make_stages([np.inf] * 3, hard=True)).eps[-1]
+    assert best.eps_final <= limit + 1e-7
