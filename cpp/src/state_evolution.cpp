@@ -437,8 +437,12 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
   // QMC's replicate error rarely goes below this (hard T = 3, 4096 points: 7e-6): a tensor rule that ends above
   // it is worth a QMC attempt.
   constexpr double kQmcFloor = 1e-5;
+  // A lam = inf stage's map is constant, so where it does not converge the rule's integration error has left its
+  // field covariance indefinite, which QMC can cure; a finite-lam stage that does not converge is not tried again.
+  const std::size_t failed = converged_stages(r);
+  const bool limit_failure = failed < stages.size() && stages[failed].is_limit();
   if (options.method == Method::automatic && opt.integration.method == Method::tensor &&
-      (!all_converged(r) || worst_error(r) > std::max(opt.accuracy, kQmcFloor))) {
+      (limit_failure || (all_converged(r) && worst_error(r) > std::max(opt.accuracy, kQmcFloor)))) {
     // Nearly collinear stages can defeat the tensor rule at every node count (alpha 1e3, lam 100, hard T = 3:
     // 0.088-0.129 for 12-40 nodes), where QMC's replicates still agree (0.10191 +- 7e-6); at small alpha its
     // integration error can leave a limit stage's field covariance indefinite, so that the stage does not converge
