@@ -64,7 +64,7 @@ def test_the_theory_predicts_the_probes_test_errors_on_data_from_the_model():
     assert np.all(gap <= 0.01)
     # Zero tuning: the theory's optimum, refitted without validation, is as good as tuning (or better), and
     # the theory predicts it no worse than the tuned configurations.
-    for method in ("0-SD", "soft 1-SD", "hard 1-SD", "hard T-SD"):
+    for method in ("0-SD", "soft 1-SD", "hard 1-SD", "mixed 1-SD", "hard T-SD"):
         zero = summary.loc[f"zero-tuned {method}"]
         assert zero["test_error"] <= summary.loc[method, "test_error"] + 0.01
         assert zero["theory_error"] <= summary.loc[method, "theory_error"] + 1e-6  # the optimum is optimal
