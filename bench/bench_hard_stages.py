@@ -7,22 +7,12 @@ target is half of its time before the work.
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import sdgmm
+from bench_theory import timed  # the script directory is on sys.path
 
 ACCURACY = 1e-5
-
-
-def timed(fn, repeat=1):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def main() -> None:
@@ -39,11 +29,11 @@ def main() -> None:
     ]
     print(f"{'case':28s} {'seconds':>8s} {'ratio':>7s} {'target':>7s} {'method':>7s} {'eps_error':>10s}  met 1e-5")
     for name, stages, target in cases:
-        seconds, r = timed(lambda stages=stages: sdgmm.theory(balanced, stages, accuracy=ACCURACY))
+        seconds, r = timed(lambda stages=stages: sdgmm.theory(balanced, stages, accuracy=ACCURACY), 1)
         print(f"{name:28s} {seconds:8.2f} {seconds / anchor:6.0f}x {target:6d}x {r.method:>7s} "
               f"{np.nanmax(r.eps_error):10.1e}  {r.accuracy_reached}")
     if args.curve:
-        seconds, _ = timed(lambda: sdgmm.curve(np.geomspace(0.1, 100, 20), stage_counts=(1, 2, 6), labels="hard"))
+        seconds, _ = timed(lambda: sdgmm.curve(np.geomspace(0.1, 100, 20), stage_counts=(1, 2, 6), labels="hard"), 1)
         print(f"curve's default job: {seconds:.1f} s ({seconds / anchor:.0f}x the anchor)")
 
 

@@ -430,19 +430,23 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
   opt.integration.method = resolve_method(opt.method, T, has_hard(stages));
   if (opt.integration.gh_nodes == 0) opt.integration.gh_nodes = default_nodes(T, has_hard(stages));
   if (opt.integration.split_nodes == 0) opt.integration.split_nodes = opt.integration.gh_nodes;
-  if (!(opt.accuracy > 0.0) || !opt.estimate_error || opt.integration.method == Method::mc) {
-    return solve_with(problem, stages, loss, opt);
-  }
-  TheoryResult r = refined(problem, stages, loss, opt);
+  if (opt.integration.method == Method::mc) return solve_with(problem, stages, loss, opt);
+  // Refinement needs a target and an error estimate to steer by; without them the rule is solved as given.
+  const bool refine = opt.accuracy > 0.0 && opt.estimate_error;
+  const auto solve = [&](const TheoryOptions& o) {
+    return refine ? refined(problem, stages, loss, o) : solve_with(problem, stages, loss, o);
+  };
+  TheoryResult r = solve(opt);
   // QMC's replicate error rarely goes below this (hard T = 3, 4096 points: 7e-6): a tensor rule that ends above
   // it is worth a QMC attempt.
   constexpr double kQmcFloor = 1e-5;
+  const bool inaccurate = refine && all_converged(r) && worst_error(r) > std::max(opt.accuracy, kQmcFloor);
   // A lam = inf stage's map is constant, so where it does not converge the rule's integration error has left its
   // field covariance indefinite, which QMC can cure; a finite-lam stage that does not converge is not tried again.
   const std::size_t failed = converged_stages(r);
   const bool limit_failure = failed < stages.size() && stages[failed].is_limit();
   if (options.method == Method::automatic && opt.integration.method == Method::tensor &&
-      (limit_failure || (all_converged(r) && worst_error(r) > std::max(opt.accuracy, kQmcFloor)))) {
+      (limit_failure || inaccurate)) {
     // Nearly collinear stages can defeat the tensor rule at every node count (alpha 1e3, lam 100, hard T = 3:
     // 0.088-0.129 for 12-40 nodes), where QMC's replicates still agree (0.10191 +- 7e-6); at small alpha its
     // integration error can leave a limit stage's field covariance indefinite, so that the stage does not converge
@@ -450,7 +454,7 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
     // converged stages first, then the smaller error.
     TheoryOptions qmc = opt;
     qmc.integration.method = Method::qmc;
-    TheoryResult alt = refined(problem, stages, loss, qmc);
+    TheoryResult alt = solve(qmc);
     if (converged_stages(alt) > converged_stages(r) ||
         (all_converged(alt) && all_converged(r) && worst_error(alt) < worst_error(r))) {
       r = std::move(alt);

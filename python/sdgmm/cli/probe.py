@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -179,7 +180,7 @@ def _probe_table(res, summary) -> str:
         cells.append((str(r["M"]), f"{r['alpha']:.3g}", f"{r['theta']:g}", r["method"], f"{r['test_error']:.4f}",
                       f"{r['test_error_se']:.4f}", f"{r['theory_error']:.4f}", f"{r['val_error']:.4f}",
                       f"{r['n_stages']:.1f}", r["lam"],
-                      f"{r['beta']:.3g}", "-" if r["xi"] != r["xi"] else f"{r['xi']:g}", *counts,
+                      f"{r['beta']:.3g}", "-" if math.isnan(r["xi"]) else f"{r['xi']:g}", *counts,
                       r["selected"] or "-"))
     diff = [("M", "theta", "method", "minus_0SD", "se")]
     for r in res.paired_differences().to_dict(orient="records"):

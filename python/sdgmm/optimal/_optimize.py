@@ -152,8 +152,9 @@ def _local_optima(search: Search, settings: SearchSettings, starts, rng) -> tupl
     xi = search.xi_mask()
     for k, x0 in enumerate(candidates):
         # Mixed soft SD from a pure-SD warm start: first the pure search (xi held at 1), then the joint one from its
-        # optimum (hard labels have nothing to search with xi held but the lams, which the joint search covers). The search's coarse rule can mislead the joint search where the final rule disagrees (soft, alpha
-        # 34: 0.0806 by the rule, 0.0811 at the final rule); the pure optimum is then still a candidate.
+        # optimum (hard labels have nothing to search with xi held but the lams, which the joint search covers).
+        # The search's coarse rule can mislead the joint search where the final rule disagrees (soft, alpha 34:
+        # 0.0806 by the rule, 0.0811 at the final rule); the pure optimum is then still a candidate.
         pure = k < len(starts) and xi.any() and search.n_beta > 0 and np.all(x0[xi] == 1.0)
         phases = [xi, None] if pure else [None]
         at_limit = np.all(x0[: search.T] >= search.axis.top)

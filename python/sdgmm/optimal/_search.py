@@ -112,15 +112,11 @@ class Search:
 
     def _evaluate(self, stages) -> float:
         self.evaluations += 1
-        r, error = solve(self.problem, stages, self.loss, self.accuracy)
-        tensor = self.accuracy.get("method", "tensor") == "tensor"
-        unranked = ((r is None and stops_at_a_limit_stage(stages, error))
-                    or (r is not None and self.accuracy.get("estimate_error") and not r.eps_error[-1] <= SEARCH_RULE_ERROR))
-        if tensor and unranked:
+        r = evaluate(self.problem, stages, self.loss, self.accuracy)
+        if r is not None and self.accuracy.get("estimate_error") and not r.eps_error[-1] <= SEARCH_RULE_ERROR:
             # QMC keeps its accuracy on steep soft targets (CIFAR spectrum, beta = 75: the 12-node rule says
-            # 0.198, QMC 0.233 +- 4e-4) and converges on nearly collinear stages where a tensor rule does not (hard
-            # T = 3 at lam = inf, alpha 0.19: the limit point failed and the optimum missed it by 5e-4); a point that
-            # neither rule resolves counts as failed.
+            # 0.198, QMC 0.233 +- 4e-4); a point that neither rule resolves counts as failed. (Where the tensor rule
+            # leaves a lam = inf stage unconverged, theory's automatic rule already takes QMC.)
             r = evaluate(self.problem, stages, self.loss, QMC_FALLBACK)
             r = r if r is not None and r.eps_error[-1] <= SEARCH_RULE_ERROR else None
         return FAILED if r is None else float(r.eps[-1])
@@ -218,24 +214,9 @@ def final_evaluation(problem, stages, loss, options):
 
 
 def evaluate(problem, stages, loss, options):
-    return solve(problem, stages, loss, options)[0]
-
-
-def solve(problem, stages, loss, options):
-    """(result, None), or (None, the ConvergenceError) where the state evolution does not converge."""
     try:
         with warnings.catch_warnings():  # inaccurate points are handled by the caller, by eps_error
             warnings.simplefilter("ignore", RuntimeWarning)
-            return theory(problem, stages, loss, **options), None
-    except ConvergenceError as error:
-        return None, error
-
-
-def stops_at_a_limit_stage(stages, error) -> bool:
-    """Whether the first stage that did not converge is a lam = inf stage: its map is constant, so it fails only
-    where the rule's integration error leaves its field covariance indefinite, which another rule can cure."""
-    converged = getattr(error.result, "converged", None)
-    if converged is None:
-        return False
-    k = int(np.argmin(np.r_[np.asarray(converged, bool), False]))
-    return k < len(stages) and math.isinf(stages[k].lam)
+            return theory(problem, stages, loss, **options)
+    except ConvergenceError:
+        return None

@@ -111,8 +111,8 @@ class ProbeSettings:
 def probe(X_train, y_train, X_test, y_test, *, classes=None, M: Sequence[int] | int = (100, 200, 500, 1000, 2000),
           theta: Sequence[float] | float = (0.0, 0.2, 0.4), trials: int = 5, noise: str = "exact",
           sampling: str = "balanced", validation="auto", max_stages: int = 4, bias: str = "learn",
-          lam_grid=DEFAULT_LAM_GRID, beta_grid=DEFAULT_BETA_GRID, xi_grid=DEFAULT_XI_GRID, theory: bool = True, zero_tuning: bool = False,
-          seed: int = 0, threads: int = 0, progress=None) -> ProbeResult:
+          lam_grid=DEFAULT_LAM_GRID, beta_grid=DEFAULT_BETA_GRID, xi_grid=DEFAULT_XI_GRID, theory: bool = True,
+          zero_tuning: bool = False, seed: int = 0, threads: int = 0, progress=None) -> ProbeResult:
     """Compare 0-SD, soft 1-SD, hard 1-SD, mixed 1-SD and hard T-SD (T <= max_stages, early stopping) on real
     features. Mixed 1-SD trains stage 2 on ``xi * hard pseudo-label + (1 - xi) * noisy label`` with xi tuned on
     ``xi_grid`` (docs/theory.md section 7).
