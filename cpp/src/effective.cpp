@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <type_traits>
 
 #include "sdgmm/integrate.hpp"
 #include "sdgmm/loss.hpp"
@@ -31,18 +32,26 @@ void append(ParticleSet& out, const ParticleSet& in, std::size_t p, const Child&
   for (int k = 0; k < in.dims; ++k) out.xi[k].push_back(in.xi[k][p]);
   out.xi[in.dims].push_back(c.xi);
   for (std::size_t k = 0; k < in.z.size(); ++k) out.z[k].push_back(in.z[k][p]);
-  for (std::size_t k = 0; k < in.dz.size(); ++k) out.dz[k].push_back(in.dz[k][p]);
+  if (out.smooth)
+    for (std::size_t k = 0; k < in.dz.size(); ++k) out.dz[k].push_back(in.dz[k][p]);
 }
 
-// A set with one more coordinate and one more frozen stage (its z, dz and the new dy rows are
-// filled by freeze).
-ParticleSet empty_like(const ParticleSet& in) {
+// A set with one more coordinate and one more frozen stage (its z, and while the targets stay
+// smooth its dz and the new dy rows, are filled by freeze), with room for `capacity` particles.
+ParticleSet empty_like(const ParticleSet& in, bool smooth, std::size_t capacity) {
   ParticleSet out;
   out.dims = in.dims + 1;
+  out.smooth = smooth;
   out.xi.resize(out.dims);
   out.z.resize(in.z.size() + 1);
-  out.dz.resize(in.dz.size() + out.dims);
-  out.dy.resize(out.dims);
+  if (smooth) {
+    out.dz.resize(in.dz.size() + out.dims);
+    out.dy.resize(out.dims);
+  }
+  for (auto* rows : {&out.xi, &out.z, &out.dz, &out.dy})
+    for (auto& row : *rows) row.reserve(capacity);
+  for (auto* row : {&out.weight, &out.s, &out.noisy, &out.target}) row->reserve(capacity);
+  if (!in.point.empty()) out.point.reserve(capacity);
   return out;
 }
 
@@ -121,18 +130,20 @@ void children(const ParticleSet& in, std::size_t p, double jump, const Integrati
 template <class P, class L>
 ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next, const IntegrationOptions& opt,
                    const Eigen::MatrixXd& samples) {
-  ParticleSet out = empty_like(in);
   const int t = in.dims;
   std::vector<double> H;
   const double U_tt = f.U.back();
   const bool hard = next.targets == Targets::hard && opt.method != Method::mc;
+  // The Stein form (the field basis) is used only by stages whose targets are all smooth, and never by mc.
+  const bool smooth = in.smooth && next.targets == Targets::soft && opt.method != Method::mc;
+  ParticleSet out = empty_like(in, smooth, in.size() * (opt.method == Method::tensor ? opt.gh_nodes : 2));
   std::vector<Child> kids;
   for (std::size_t p = 0; p < in.size(); ++p) {
     const double A = f.offset(in, p);
     const double y = in.target[p];
     const double jump = hard ? (zero_crossing_field<P>(y, f.c) - A) / U_tt : kFree;
     children(in, p, jump, opt, samples, kids);
-    field_gradient(in, f, p, H);
+    if (smooth) field_gradient(in, f, p, H);
     for (const Child& c : kids) {
       if (opt.method == Method::tensor && std::abs(in.weight[p] * c.weight) < opt.prune) continue;
       const double h = A + U_tt * c.xi;
@@ -141,6 +152,7 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
       const double pseudo = std::isnan(c.target) ? next_target<L>(u, next) : c.target;
       append(out, in, p, c, mixed_target(pseudo, in.noisy[p], next));
       out.z.back().push_back(pr.z);
+      if (!smooth) continue;
       // dz_t/dg_l = z'_h dh_t/dg_l + z'_y dy_t/dg_l, and du_t = dh_t + dz_t; dh_t/dg_t = 1.
       const double slope = next.xi * next_target_slope<L>(u, next);
       for (int l = 0; l <= t; ++l) {
@@ -160,7 +172,11 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
   const int k_own = outer.dims;  // index of xi_t
   const std::size_t nz = outer.z.size();
   const bool sampled = opt.method == Method::mc;
-  const Rule1D& gh = gauss_hermite(opt.method == Method::qmc ? opt.qmc_gh_nodes : opt.gh_nodes);
+  // A limit stage's z does not depend on its own coordinate, so one node at xi_t = 0 with weight 1 integrates it
+  // exactly (E[xi_t] = 0): the same sums at 1/n of the cost.
+  constexpr bool kConstant = std::is_same_v<L, LinearLimitLoss>;
+  static const Rule1D kOneNode{{0.0}, {1.0}};
+  const Rule1D& gh = kConstant ? kOneNode : gauss_hermite(opt.method == Method::qmc ? opt.qmc_gh_nodes : opt.gh_nodes);
   const std::size_t n_inner = sampled ? 1 : gh.x.size();
   StageMoments mo;
   (field_basis ? mo.dz_dg : mo.z_xi).assign(k_own + 1, 0.0);

@@ -12,6 +12,7 @@
 
 #include "sdgmm/error.hpp"
 #include "sdgmm/integrate.hpp"
+#include "sdgmm/limit_chain.hpp"
 #include "sdgmm/saddle.hpp"
 
 namespace sdgmm {
@@ -126,7 +127,9 @@ class StageByStage {
         samples_(sample_matrix(integ, static_cast<int>(stages.size()))),
         saddle_(p, stages, integ.method == Method::mc),
         res_(empty_result(static_cast<int>(stages.size()), integ.method)),
-        outer_(initial_particles(p, integ, samples_)) {}
+        outer_(initial_particles(p, integ, samples_)) {
+    if (LimitChain::applies(stages, integ.method)) chain_.emplace(p, stages, integ, samples_);
+  }
 
   TheoryResult run() {
     const int T = static_cast<int>(stages_.size());
@@ -142,7 +145,10 @@ class StageByStage {
       const auto field = solve(t);
       if (!field) break;
       record(t);
-      if (t + 1 < T) outer_ = freeze_stage(outer_, *field, loss_, stages_[t + 1], integ_, samples_);
+      if (chain_)
+        chain_->freeze(*field);
+      else if (t + 1 < T)
+        outer_ = freeze_stage(outer_, *field, loss_, stages_[t + 1], integ_, samples_);
     }
     return res_;
   }
@@ -150,23 +156,26 @@ class StageByStage {
  private:
   // A logistic stage that learns its bias on targets of a single class: the exact collapse.
   bool collapses(int t) {
-    return loss_ == Loss::logistic && stages_[t].bias == BiasPolicy::learn &&
-           record_collapse(p_, t, target_mass(outer_), res_);
+    return loss_ == Loss::logistic && stages_[t].bias == BiasPolicy::learn && record_collapse(p_, t, next_mass(), res_);
   }
 
   // A lam = inf stage whose bias is of order one predicts a constant class.
   bool constant_limit(int t) {
     if (!stages_[t].is_limit()) return false;
-    const int sign = limit_prediction(p_, stages_, t, target_mass(outer_), t > 0 ? saddle_.b[0] : 0.0);
+    const int sign = limit_prediction(p_, stages_, t, next_mass(), t > 0 ? saddle_.b[0] : 0.0);
     if (sign != 0) record_constant(p_, t, sign, res_);
     return sign != 0;
   }
 
+  // Probability that the stage about to be trained has target 1.
+  double next_mass() const { return chain_ ? chain_->target_mass() : target_mass(outer_); }
+
   // The conjugates in the field basis (Stein's lemma) where every target up to stage t is smooth; hard
   // targets jump and keep the xi basis, as does the reference mode.
   bool field_basis(int t) const {
-    return integ_.method != Method::mc && std::all_of(stages_.begin() + 1, stages_.begin() + t + 1,
-                                                      [](const Stage& s) { return s.targets == Targets::soft; });
+    return integ_.method != Method::mc && !chain_ &&
+           std::all_of(stages_.begin() + 1, stages_.begin() + t + 1,
+                       [](const Stage& s) { return s.targets == Targets::soft; });
   }
 
   // Stage t's fixed point; its cavity field, or nullopt where it did not converge.
@@ -176,7 +185,9 @@ class StageByStage {
     const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
       const auto field = saddle_.set_stage(t, x);
       if (!field) return std::nullopt;
-      return saddle_.next_x(t, stage_moments(outer_, *field, loss_, integ_, samples_, stein, guess), x, stein);
+      const StageMoments mo =
+          chain_ ? chain_->moments(*field) : stage_moments(outer_, *field, loss_, integ_, samples_, stein, guess);
+      return saddle_.next_x(t, mo, x, stein);
     };
     Eigen::VectorXd x = saddle_.initial_x(t);
     const FixedPointUnits units = [&](const Eigen::VectorXd& at) { return saddle_.units(t, at); };
@@ -215,7 +226,8 @@ class StageByStage {
   const Eigen::MatrixXd samples_;
   Saddle saddle_;
   TheoryResult res_;
-  ParticleSet outer_;
+  ParticleSet outer_;                // the effective process as particles, or
+  std::optional<LimitChain> chain_;  // a chain of lam = inf stages with hard targets, integrated without them
 };
 
 TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss loss, const IntegrationOptions& integ,
@@ -290,9 +302,11 @@ bool has_hard(const std::vector<Stage>& stages) {
 
 }  // namespace
 
-Method resolve_method(Method method, int T, bool hard) {
+Method resolve_method(Method method, const std::vector<Stage>& stages) {
   if (method != Method::automatic) return method;
-  return T <= (hard ? 5 : 6) ? Method::tensor : Method::qmc;
+  const int T = static_cast<int>(stages.size());
+  if (T >= 3 && LimitChain::applies(stages, Method::qmc)) return Method::qmc;
+  return T <= (has_hard(stages) ? 5 : 6) ? Method::tensor : Method::qmc;
 }
 
 void validate(const TheoryOptions& o) {
@@ -378,7 +392,8 @@ std::size_t converged_stages(const TheoryResult& r) {
 // The next finer rule, or false at the cap. Tensor: 1.5x the nodes. Qmc: the points that would meet the target at
 // QMC's best rate (error ~ 1/n), rounded up to a power of 2, or none if that is beyond the cap (each doubling
 // costs as much as all the rules before it, and the replicate spread shrinks no faster than 1/n).
-bool finer(IntegrationOptions& integ, int T, double worst, double accuracy) {
+bool finer(IntegrationOptions& integ, const std::vector<Stage>& stages, double worst, double accuracy) {
+  const int T = static_cast<int>(stages.size());
   if (integ.method == Method::tensor) {
     const int cap = max_gh_nodes(T);
     if (integ.gh_nodes >= cap) return false;
@@ -389,7 +404,8 @@ bool finer(IntegrationOptions& integ, int T, double worst, double accuracy) {
   }
   if (integ.method == Method::qmc) {
     const double needed = integ.qmc_points * worst / accuracy;
-    if (!(needed <= kMaxQmcPoints)) return false;
+    const int cap = LimitChain::applies(stages, Method::qmc) ? kMaxChainQmcPoints : kMaxQmcPoints;
+    if (!(needed <= cap)) return false;
     int points = 2 * integ.qmc_points;
     while (points < needed) points *= 2;
     integ.qmc_points = points;
@@ -405,9 +421,9 @@ TheoryResult refined(const Problem& problem, const std::vector<Stage>& stages, L
   // A tensor rule in its convergent regime at least halves its error per 1.5x nodes; one that does not is outside
   // it (nearly collinear stages, an unresolved jump), and further nodes cost seconds without reaching the target.
   constexpr double kStall = 0.5;
-  const int T = static_cast<int>(stages.size());
   TheoryResult r = solve_with(problem, stages, loss, opt);
-  while (all_converged(r) && worst_error(r) > opt.accuracy && finer(opt.integration, T, worst_error(r), opt.accuracy)) {
+  while (all_converged(r) && worst_error(r) > opt.accuracy &&
+         finer(opt.integration, stages, worst_error(r), opt.accuracy)) {
     TheoryResult next = solve_with(problem, stages, loss, opt);
     if (!all_converged(next)) break;
     const bool stalled = opt.integration.method == Method::tensor && !(worst_error(next) <= kStall * worst_error(r));
@@ -427,7 +443,7 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
   validate(options);
   TheoryOptions opt = options;
   const int T = static_cast<int>(stages.size());
-  opt.integration.method = resolve_method(opt.method, T, has_hard(stages));
+  opt.integration.method = resolve_method(opt.method, stages);
   if (opt.integration.gh_nodes == 0) opt.integration.gh_nodes = default_nodes(T, has_hard(stages));
   if (opt.integration.split_nodes == 0) opt.integration.split_nodes = opt.integration.gh_nodes;
   if (opt.integration.method == Method::mc) return solve_with(problem, stages, loss, opt);

@@ -31,8 +31,10 @@ struct ParticleSet {
   // conjugates: dz_j/dg_l of frozen stage j (row j (j + 1) / 2 + l, l <= j), and the gradient of
   // the target of the next stage, d y / dg_l (row l; xi times the pseudo-label's). Exact for soft targets; hard targets
   // jump, and their stages use the xi-basis form instead.
+  // Carried only while every target so far is smooth (`smooth`): no later stage needs them after a jump.
   std::vector<std::vector<double>> dz;
   std::vector<std::vector<double>> dy;
+  bool smooth = true;
 
   std::size_t size() const { return weight.size(); }
 };

@@ -51,12 +51,15 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
                                    const TheoryOptions& options = {});
 
 // The finest rule refinement goes to for T stages: tensor nodes per coordinate with about 32768 particles
-// per class (at most 96), and 4096 qmc points per replicate (4x the default: QMC costs grow with its points).
+// per class (at most 96), and 4096 qmc points per replicate (4x the default: QMC costs grow with its points);
+// 16384 for a lam = inf chain (limit_chain.hpp), whose points cost no particles (hard T = 8: 2.4 s).
 int max_gh_nodes(int T);
 constexpr int kMaxQmcPoints = 4096;
+constexpr int kMaxChainQmcPoints = 16384;
 
 // The integration method `automatic` resolves to: tensor up to T = 6 stages (5 with hard labels),
-// qmc beyond.
-Method resolve_method(Method method, int T, bool hard);
+// qmc beyond; and qmc for a chain of three or more lam = inf stages with hard targets (limit_chain.hpp), whose
+// integrand has kinks where its interval ends cross, which a product rule resolves slowly.
+Method resolve_method(Method method, const std::vector<Stage>& stages);
 
 }  // namespace sdgmm

@@ -163,7 +163,8 @@ def add_solver_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--method", choices=METHODS, default=api_default(theory, "method"),
                    help="integration over the Gaussian fields: 'tensor' Gauss-Hermite product rule, 'qmc' "
                         "scrambled Sobol points, 'mc' Monte Carlo (the reference's method), 'auto' = tensor "
-                        "up to T = 6 stages (5 with hard labels), else qmc (default: %(default)s)")
+                        "up to T = 6 stages (5 with hard labels), else qmc; qmc for 3 or more lam = inf hard "
+                        "stages (default: %(default)s)")
     g.add_argument("--gh-nodes", type=C_INT, default=api_default(theory, "gh_nodes"), metavar="N",
                    help="Gauss-Hermite nodes per dimension for 'tensor', in [2, 400] (default: %(default)s)")
     g.add_argument("--split-nodes", type=C_INT, default=api_default(theory, "split_nodes"), metavar="N",

@@ -1,0 +1,176 @@
+#include "sdgmm/limit_chain.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "sdgmm/integrate.hpp"
+#include "sdgmm/loss.hpp"
+
+namespace sdgmm {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// P(lo < x < hi) for x ~ N(0, 1), from the tail that keeps its digits.
+double normal_mass(double lo, double hi) {
+  return lo > 0.0 ? normal_cdf(-lo) - normal_cdf(-hi) : normal_cdf(hi) - normal_cdf(lo);
+}
+
+}  // namespace
+
+LimitChain::LimitChain(const Problem& problem, const std::vector<Stage>& stages, const IntegrationOptions& opt,
+                       const Eigen::MatrixXd& samples)
+    : problem_(problem), stages_(stages), opt_(opt), samples_(samples) {}
+
+// The frame xi = R (x, eta) of stage t's process, with the faces' normals in it: g_k = slope_k x + tilt_k . eta.
+// e = R's first column is the mean of the unit normals n_k / |n_k|, each signed to agree with the first. Nearly
+// collinear stages give e along their common normal, so that the interval ends move slowly with eta; orthogonal
+// ones give the diagonal, on which every face is tilted by the same moderate angle.
+struct LimitChain::Frame {
+  Eigen::MatrixXd R;
+  Eigen::VectorXd slope;
+  Eigen::MatrixXd tilt;
+};
+
+LimitChain::Frame LimitChain::frame() const {
+  const std::vector<StageField>& frozen = frozen_;
+  const int t = static_cast<int>(frozen.size());
+  Frame fr;
+  if (t == 0) return fr;
+  Eigen::MatrixXd normals = Eigen::MatrixXd::Zero(t, t);  // row k: n_k, the first k + 1 entries of U's column k
+  for (int k = 0; k < t; ++k)
+    for (int j = 0; j <= k; ++j) normals(k, j) = frozen[k].U[j];
+  Eigen::VectorXd e = Eigen::VectorXd::Zero(t);
+  const Eigen::VectorXd first = normals.row(0).normalized();
+  for (int k = 0; k < t; ++k) {
+    const Eigen::VectorXd unit = normals.row(k).normalized();
+    e += unit.dot(first) < 0.0 ? -unit : unit;
+  }
+  if (!(e.norm() > 0.0)) e = first;
+  // An orthonormal basis whose first column is e up to sign, which a symmetric rule does not see.
+  const Eigen::HouseholderQR<Eigen::MatrixXd> qr(e);
+  fr.R = qr.householderQ() * Eigen::MatrixXd::Identity(t, t);
+  const Eigen::MatrixXd local = normals * fr.R;
+  fr.slope = local.col(0);
+  fr.tilt = local.rightCols(t - 1);
+  return fr;
+}
+
+bool LimitChain::applies(const std::vector<Stage>& stages, Method method) {
+  if (method != Method::qmc) return false;
+  for (std::size_t t = 0; t < stages.size(); ++t)
+    if (!stages[t].is_limit() || (t > 0 && stages[t].targets != Targets::hard)) return false;
+  return true;
+}
+
+// Calls visit(label class, weight, targets y_0..y_t, P, M) for every piece of stage t's process: an outer point eta
+// (with its weight), a label class and an interval (lo, hi) of x on which the targets are constant, where
+// P = P(lo < x < hi) and M = E[x; lo < x < hi].
+template <class Visit>
+void LimitChain::for_each_piece(const Frame& fr, Visit&& visit) const {
+  const int t = static_cast<int>(frozen_.size());
+  const auto classes = label_classes(problem_);
+  std::vector<double> lo, hi, path, lo2, hi2, path2;  // path: row i holds interval i's targets y_0..y_t
+  const int width = t + 1;
+  Eigen::VectorXd eta;
+  auto pieces = [&](const Eigen::VectorXd& slope, const Eigen::VectorXd& shift, double weight) {
+    for (const LabelClass& c : classes) {
+      lo.assign(1, -kInf), hi.assign(1, kInf), path.assign(width, 0.0);
+      path[0] = c.y_noisy;
+      for (int k = 0; k < t; ++k) {  // stage k's training logit fixes the target of stage k + 1
+        const StageField& f = frozen_[k];
+        lo2.clear(), hi2.clear(), path2.clear();
+        for (std::size_t i = 0; i < lo.size(); ++i) {
+          const double* y = &path[i * width];
+          // u_k = s m + b + g_k + sum_j r_j z_j + z_k > 0  <=>  slope_k x > theta.
+          double theta = -(c.s * f.m + f.b + shift[k] + f.c * (y[k] - 0.5));
+          for (int j = 0; j < k; ++j) theta -= f.r[j] * frozen_[j].c * (y[j] - 0.5);
+          auto add = [&](double a, double b, double pseudo) {
+            if (!(b > a)) return;
+            lo2.push_back(a), hi2.push_back(b);
+            for (int j = 0; j < width; ++j) path2.push_back(y[j]);
+            path2[path2.size() - width + k + 1] = mixed_target(pseudo, c.y_noisy, stages_[k + 1]);
+          };
+          if (slope[k] == 0.0) {
+            add(lo[i], hi[i], theta < 0.0 ? 1.0 : 0.0);
+            continue;
+          }
+          const double cut = std::clamp(theta / slope[k], lo[i], hi[i]);
+          const double below = slope[k] > 0.0 ? 0.0 : 1.0;  // the target where x < cut
+          add(lo[i], cut, below);
+          add(cut, hi[i], 1.0 - below);
+        }
+        lo.swap(lo2), hi.swap(hi2), path.swap(path2);
+      }
+      for (std::size_t i = 0; i < lo.size(); ++i)
+        visit(c, c.prob * weight, &path[i * width], normal_mass(lo[i], hi[i]), normal_pdf(lo[i]) - normal_pdf(hi[i]),
+              eta);
+    }
+  };
+  if (t == 0) {
+    pieces(Eigen::VectorXd(), Eigen::VectorXd(), 1.0);
+    return;
+  }
+  const Eigen::VectorXd& slope = fr.slope;
+  const Eigen::MatrixXd& tilt = fr.tilt;
+  // The outer coordinates by the QMC points (their first t - 1 normal scores); none left at t = 1.
+  const int outer = t - 1;
+  eta.resize(outer);
+  if (outer == 0) {
+    pieces(slope, Eigen::VectorXd::Zero(t), 1.0);
+    return;
+  }
+  const double w = 1.0 / static_cast<double>(samples_.rows());
+  for (Eigen::Index row = 0; row < samples_.rows(); ++row) {
+    for (int i = 0; i < outer; ++i) eta[i] = samples_(row, i);
+    pieces(slope, tilt * eta, w);
+  }
+}
+
+double LimitChain::target_mass() const {
+  const int t = static_cast<int>(frozen_.size());
+  double mass = 0.0;
+  for_each_piece(frame(), [&](const LabelClass&, double w, const double* y, double P, double, const Eigen::VectorXd&) {
+    mass += w * P * y[t];
+  });
+  return mass;
+}
+
+StageMoments LimitChain::moments(const StageField& f) const {
+  const int t = static_cast<int>(frozen_.size());
+  StageMoments mo;
+  mo.z_z.assign(t, 0.0);
+  double Sx = 0.0;
+  Eigen::VectorXd Seta = Eigen::VectorXd::Zero(std::max(t - 1, 0));
+  const Frame fr = frame();
+  for_each_piece(fr,
+                 [&](const LabelClass& c, double w, const double* y, double P, double M, const Eigen::VectorXd& eta) {
+                   const double z = f.c * (y[t] - 0.5);
+                   double mean = c.s * f.m + f.b + z;  // E[u_t] given the path: the Gaussian part has mean 0
+                   for (int j = 0; j < t; ++j) {
+                     const double zj = frozen_[j].c * (y[j] - 0.5);
+                     mo.z_z[j] += w * P * z * zj;
+                     mean += f.r[j] * zj;
+                   }
+                   const double wz = w * z;
+                   mo.z += wz * P;
+                   mo.zz += wz * P * z;
+                   mo.s_z += wz * P * c.s;
+                   mo.u += w * P * mean;
+                   Sx += wz * M;
+                   if (t > 1) Seta += (wz * P) * eta;
+                 });
+  // E[z_t xi] = R (E[z_t x], E[z_t eta]); z_t does not depend on xi_t.
+  mo.z_xi.assign(t + 1, 0.0);
+  if (t > 0) {
+    Eigen::VectorXd local(t);
+    local[0] = Sx;
+    local.tail(t - 1) = Seta;
+    const Eigen::VectorXd zxi = fr.R * local;
+    for (int k = 0; k < t; ++k) mo.z_xi[k] = zxi[k];
+  }
+  return mo;
+}
+
+}  // namespace sdgmm
