@@ -404,10 +404,12 @@ bool finer(IntegrationOptions& integ, const std::vector<Stage>& stages, double w
   }
   if (integ.method == Method::qmc) {
     const double needed = integ.qmc_points * worst / accuracy;
-    const int cap = LimitChain::applies(stages, Method::qmc) ? kMaxChainQmcPoints : kMaxQmcPoints;
-    if (!(needed <= cap)) return false;
+    // A chain's points are cheap, so it goes as far as its cap even where the target lies beyond it.
+    const bool chain = LimitChain::applies(stages, Method::qmc);
+    const int cap = chain ? kMaxChainQmcPoints : kMaxQmcPoints;
+    if (integ.qmc_points >= cap || (!chain && !(needed <= cap))) return false;
     int points = 2 * integ.qmc_points;
-    while (points < needed) points *= 2;
+    while (points < needed && points < cap) points *= 2;
     integ.qmc_points = points;
     return true;
   }
