@@ -166,6 +166,14 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
   return out;
 }
 
+void add(StageMoments& to, const StageMoments& from) {
+  auto add_all = [](std::vector<double>& a, const std::vector<double>& b) {
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+  };
+  add_all(to.z_xi, from.z_xi), add_all(to.dz_dg, from.dz_dg), add_all(to.z_z, from.z_z);
+  to.zz += from.zz, to.s_z += from.s_z, to.z += from.z, to.dzdh += from.dzdh, to.u += from.u;
+}
+
 template <class L>
 StageMoments moments(const ParticleSet& outer, const StageField& f, const IntegrationOptions& opt,
                      const Eigen::MatrixXd& samples, bool field_basis, std::vector<double>& guess) {
@@ -178,43 +186,66 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
   static const Rule1D kOneNode{{0.0}, {1.0}};
   const Rule1D& gh = kConstant ? kOneNode : gauss_hermite(opt.method == Method::qmc ? opt.qmc_gh_nodes : opt.gh_nodes);
   const std::size_t n_inner = sampled ? 1 : gh.x.size();
-  StageMoments mo;
-  (field_basis ? mo.dz_dg : mo.z_xi).assign(k_own + 1, 0.0);
-  mo.z_z.assign(nz, 0.0);
-  std::vector<double> H;
   if (guess.size() != outer.size() * n_inner)
     guess.assign(outer.size() * n_inner, std::numeric_limits<double>::quiet_NaN());
   const double U_tt = f.U.back();
-  for (std::size_t p = 0; p < outer.size(); ++p) {
-    const double A = f.offset(outer, p), y = outer.target[p];
-    // Inner sums over xi_t: E_t[z], E_t[z xi_t], E_t[z^2], E_t[dz/dh], E_t[dz/dy].
-    double S0 = 0.0, S1 = 0.0, S2 = 0.0, Sd = 0.0, Sy = 0.0, Su = 0.0;
-    for (std::size_t j = 0; j < n_inner; ++j) {
-      const double x = sampled ? samples(outer.point[p], k_own) : gh.x[j];
-      const double w = sampled ? 1.0 : gh.w[j];
-      const double h = A + U_tt * x;
-      double& g = guess[p * n_inner + j];
-      const Prox pr = L::prox(h, y, f.c, g);
-      g = pr.z;
-      const double z = pr.z;
-      S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * pr.dzdh, Sy += w * pr.dzdy, Su += w * (h + z);
+  auto empty = [&] {
+    StageMoments mo;
+    (field_basis ? mo.dz_dg : mo.z_xi).assign(k_own + 1, 0.0);
+    mo.z_z.assign(nz, 0.0);
+    return mo;
+  };
+  // The particles [begin, end) summed into mo.
+  auto accumulate = [&](std::size_t begin, std::size_t end, StageMoments& mo) {
+    std::vector<double> H;
+    for (std::size_t p = begin; p < end; ++p) {
+      const double A = f.offset(outer, p), y = outer.target[p];
+      // Inner sums over xi_t: E_t[z], E_t[z xi_t], E_t[z^2], E_t[dz/dh], E_t[dz/dy].
+      double S0 = 0.0, S1 = 0.0, S2 = 0.0, Sd = 0.0, Sy = 0.0, Su = 0.0;
+      for (std::size_t j = 0; j < n_inner; ++j) {
+        const double x = sampled ? samples(outer.point[p], k_own) : gh.x[j];
+        const double w = sampled ? 1.0 : gh.w[j];
+        const double h = A + U_tt * x;
+        double& g = guess[p * n_inner + j];
+        const Prox pr = L::prox(h, y, f.c, g);
+        g = pr.z;
+        const double z = pr.z;
+        S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * pr.dzdh, Sy += w * pr.dzdy, Su += w * (h + z);
+      }
+      const double wt = outer.weight[p];
+      if (field_basis) {
+        field_gradient(outer, f, p, H);
+        for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += wt * (Sd * H[l] + Sy * outer.dy[l][p]);
+        mo.dz_dg[k_own] += wt * Sd;
+      } else {
+        for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S0 * outer.xi[k][p];
+        mo.z_xi[k_own] += wt * S1;
+      }
+      for (std::size_t k = 0; k < nz; ++k) mo.z_z[k] += wt * S0 * outer.z[k][p];
+      mo.zz += wt * S2;
+      mo.s_z += wt * S0 * outer.s[p];
+      mo.z += wt * S0;
+      mo.dzdh += wt * Sd;
+      mo.u += wt * Su;
     }
-    const double wt = outer.weight[p];
-    if (field_basis) {
-      field_gradient(outer, f, p, H);
-      for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += wt * (Sd * H[l] + Sy * outer.dy[l][p]);
-      mo.dz_dg[k_own] += wt * Sd;
-    } else {
-      for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S0 * outer.xi[k][p];
-      mo.z_xi[k_own] += wt * S1;
+  };
+  // Fixed chunks of particles, summed in order: the result does not depend on the number of threads.
+  constexpr std::size_t kChunk = 8192;
+  const std::size_t chunks = (outer.size() + kChunk - 1) / kChunk;
+  if (chunks <= 1 || opt.threads <= 1) {
+    StageMoments mo = empty();
+    for (std::size_t c = 0; c < std::max<std::size_t>(chunks, 1); ++c) {
+      StageMoments part = empty();
+      accumulate(c * kChunk, std::min(outer.size(), (c + 1) * kChunk), part);
+      add(mo, part);
     }
-    for (std::size_t k = 0; k < nz; ++k) mo.z_z[k] += wt * S0 * outer.z[k][p];
-    mo.zz += wt * S2;
-    mo.s_z += wt * S0 * outer.s[p];
-    mo.z += wt * S0;
-    mo.dzdh += wt * Sd;
-    mo.u += wt * Su;
+    return mo;
   }
+  std::vector<StageMoments> parts(chunks, empty());
+#pragma omp parallel for num_threads(opt.threads) schedule(dynamic, 1)
+  for (std::size_t c = 0; c < chunks; ++c) accumulate(c * kChunk, std::min(outer.size(), (c + 1) * kChunk), parts[c]);
+  StageMoments mo = empty();
+  for (const StageMoments& part : parts) add(mo, part);
   return mo;
 }
 

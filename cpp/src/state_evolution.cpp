@@ -448,6 +448,7 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
   opt.integration.method = resolve_method(opt.method, stages);
   if (opt.integration.gh_nodes == 0) opt.integration.gh_nodes = default_nodes(T, has_hard(stages));
   if (opt.integration.split_nodes == 0) opt.integration.split_nodes = opt.integration.gh_nodes;
+  opt.integration.threads = opt.threads > 0 ? opt.threads : omp_get_num_procs();
   if (opt.integration.method == Method::mc) return solve_with(problem, stages, loss, opt);
   // Refinement needs a target and an error estimate to steer by; without them the rule is solved as given.
   const bool refine = opt.accuracy > 0.0 && opt.estimate_error;

@@ -201,3 +201,24 @@ def test_a_limit_point_the_search_rule_cannot_solve_is_still_found():
     best = sdgmm.optimize(problem, n_stages=3, restarts=1).optima[2]  # the phase diagram's search
     limit = sdgmm.theory(problem, sdgmm.make_stages([np.inf] * 3, hard=True)).eps[-1]
     assert best.eps_final <= limit + 1e-7
+
+
+@pytest.mark.parametrize("alpha, T", [(0.3, 6), (1.27, 6), (23.357, 6), (11.288, 4)])
+def test_the_limit_check_rule_keeps_the_default_rules_differences(alpha, T):
+    """The limit check's rule (coarser pruning from hard T = 5 on, fixed points to 1e-10) decides by the eps
+    difference between the limit and its last stage moved off it (the case that costs); it is the default rule's
+    to 1e-9. At alpha 11 and 23 the default rule's moved stage takes 60-130 iterations, the check's 3."""
+    from sdgmm.optimal._search import check_rule
+
+    problem = sdgmm.Problem(alpha=alpha, delta=0.5, rho=0.5, theta=0.3)
+
+    def difference(rule):
+        limit = sdgmm.theory(problem, sdgmm.make_stages([np.inf] * T, hard=True), **rule).eps[-1]
+        moved = sdgmm.make_stages([np.inf] * (T - 1) + [2e4], hard=True)
+        return sdgmm.theory(problem, moved, **rule).eps[-1] - limit
+
+    check = check_rule("hard", T)
+    default = {k: v for k, v in check.items() if k not in ("prune", "tol")}
+    fast, full = difference(check), difference(default)
+    assert abs(full) > 1e-7  # a difference the check can see
+    assert abs(fast - full) <= 1e-9

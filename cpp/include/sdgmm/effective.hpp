@@ -51,6 +51,7 @@ struct IntegrationOptions {
   // Tensor: drop particles with |weight| below this; qmc: drop a split side less likely than
   // this. Either way the total weight dropped bounds the bias (<= 1e-8 at the default).
   double prune = 1e-13;
+  int threads = 1;  // for the tensor rule's stage moments (qmc runs its replicates in parallel instead)
 };
 
 // Each stage's affine cavity field: h_t = A + U_tt xi_t with

@@ -21,7 +21,7 @@ struct TheoryOptions {
   // Target of the largest eps_error: the rule (tensor nodes, qmc points) is refined until it is met or the
   // rule's cap is hit (see refine). 0: the rule as given. Needs estimate_error.
   double accuracy = 0.0;
-  int threads = 0;  // for qmc replicates; 0 = hardware concurrency
+  int threads = 0;  // qmc replicates, or the tensor rule's moments, in parallel; 0 = hardware concurrency
 };
 
 // Per-stage vectors have length T; matrices are T x T. Q is symmetric; chi, Qh and chih are
