@@ -64,3 +64,16 @@ def test_mixed_targets_in_a_chain_match_the_particle_rule():
     assert chain.method == "qmc"
     assert np.all(np.abs(chain.eps - ref.eps[:3]) <= 3 * np.hypot(chain.eps_error, ref.eps_error[:3]) + 1e-7)
     assert abs(chain.eps[2] - sdgmm.theory(p, sdgmm.make_stages([np.inf] * 3, hard=True)).eps[2]) > 1e-3
+
+
+@pytest.mark.parametrize("alpha", [0.428, 0.886])
+def test_a_chain_meets_its_stated_accuracy(alpha):
+    """Three limit stages: against the particle tensor rule at 48 nodes (converged to 1e-8 here). With 1024 points
+    the 8 replicates said 6e-7 where the error was 3.4e-6 (alpha 0.43); a chain with a target now starts at 4096."""
+    p = _problem(alpha)
+    stages = sdgmm.make_stages([np.inf] * 3, hard=True)
+    ref = sdgmm.theory(p, stages, method="tensor", gh_nodes=48, accuracy=0).eps[-1]
+    r = sdgmm.theory(p, stages)
+    assert r.qmc_points == 4096 and r.accuracy_reached
+    assert abs(r.eps[-1] - ref) <= 1e-6
+    assert abs(r.eps[-1] - ref) <= 3 * r.eps_error[-1] + 1e-7
