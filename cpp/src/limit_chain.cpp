@@ -19,9 +19,15 @@ double normal_mass(double lo, double hi) {
 
 }  // namespace
 
-LimitChain::LimitChain(const Problem& problem, const std::vector<Stage>& stages, const IntegrationOptions& opt,
-                       const Eigen::MatrixXd& samples)
-    : problem_(problem), stages_(stages), opt_(opt), samples_(samples) {}
+LimitChain::LimitChain(const Problem& problem, const std::vector<Stage>& stages, const Eigen::MatrixXd& samples)
+    : problem_(problem), stages_(stages), samples_(samples) {
+  build();
+}
+
+void LimitChain::freeze(const StageField& f) {
+  frozen_.push_back(f);
+  build();
+}
 
 // The frame xi = R (x, eta) of stage t's process, with the faces' normals in it: g_k = slope_k x + tilt_k . eta.
 // e = R's first column is the mean of the unit normals n_k / |n_k|, each signed to agree with the first. Nearly
@@ -64,17 +70,15 @@ bool LimitChain::applies(const std::vector<Stage>& stages, Method method) {
   return true;
 }
 
-// Calls visit(label class, weight, targets y_0..y_t, P, M) for every piece of stage t's process: an outer point eta
-// (with its weight), a label class and an interval (lo, hi) of x on which the targets are constant, where
-// P = P(lo < x < hi) and M = E[x; lo < x < hi].
-template <class Visit>
-void LimitChain::for_each_piece(const Frame& fr, Visit&& visit) const {
+// The pieces of stage t's process. For each outer point eta (a QMC row, or none at t <= 1) and label class, the
+// x-axis is cut stage by stage where a target jumps, and each interval's probability and first moment are stored.
+void LimitChain::build() {
   const int t = static_cast<int>(frozen_.size());
   const auto classes = label_classes(problem_);
-  std::vector<double> lo, hi, path, lo2, hi2, path2;  // path: row i holds interval i's targets y_0..y_t
   const int width = t + 1;
-  Eigen::VectorXd eta;
-  auto pieces = [&](const Eigen::VectorXd& slope, const Eigen::VectorXd& shift, double weight) {
+  pieces_ = Pieces{};
+  std::vector<double> lo, hi, path, lo2, hi2, path2;  // path: row i holds interval i's targets y_0..y_t
+  auto cut = [&](const Eigen::VectorXd& slope, const Eigen::VectorXd& shift, double weight, int row) {
     for (const LabelClass& c : classes) {
       lo.assign(1, -kInf), hi.assign(1, kInf), path.assign(width, 0.0);
       path[0] = c.y_noisy;
@@ -96,44 +100,47 @@ void LimitChain::for_each_piece(const Frame& fr, Visit&& visit) const {
             add(lo[i], hi[i], theta < 0.0 ? 1.0 : 0.0);
             continue;
           }
-          const double cut = std::clamp(theta / slope[k], lo[i], hi[i]);
-          const double below = slope[k] > 0.0 ? 0.0 : 1.0;  // the target where x < cut
-          add(lo[i], cut, below);
-          add(cut, hi[i], 1.0 - below);
+          const double at = std::clamp(theta / slope[k], lo[i], hi[i]);
+          const double below = slope[k] > 0.0 ? 0.0 : 1.0;  // the target where x < at
+          add(lo[i], at, below);
+          add(at, hi[i], 1.0 - below);
         }
         lo.swap(lo2), hi.swap(hi2), path.swap(path2);
       }
-      for (std::size_t i = 0; i < lo.size(); ++i)
-        visit(c, c.prob * weight, &path[i * width], normal_mass(lo[i], hi[i]), normal_pdf(lo[i]) - normal_pdf(hi[i]),
-              eta);
+      const double w = c.prob * weight;
+      for (std::size_t i = 0; i < lo.size(); ++i) {
+        pieces_.s.push_back(c.s);
+        pieces_.P.push_back(w * normal_mass(lo[i], hi[i]));
+        pieces_.M.push_back(w * (normal_pdf(lo[i]) - normal_pdf(hi[i])));
+        pieces_.row.push_back(row);
+        pieces_.path.insert(pieces_.path.end(), path.begin() + i * width, path.begin() + (i + 1) * width);
+      }
     }
   };
   if (t == 0) {
-    pieces(Eigen::VectorXd(), Eigen::VectorXd(), 1.0);
+    cut(Eigen::VectorXd(), Eigen::VectorXd(), 1.0, -1);
     return;
   }
-  const Eigen::VectorXd& slope = fr.slope;
-  const Eigen::MatrixXd& tilt = fr.tilt;
+  const Frame fr = frame();
+  pieces_.R = fr.R;
   // The outer coordinates by the QMC points (their first t - 1 normal scores); none left at t = 1.
   const int outer = t - 1;
-  eta.resize(outer);
   if (outer == 0) {
-    pieces(slope, Eigen::VectorXd::Zero(t), 1.0);
+    cut(fr.slope, Eigen::VectorXd::Zero(t), 1.0, -1);
     return;
   }
   const double w = 1.0 / static_cast<double>(samples_.rows());
+  Eigen::VectorXd eta(outer);
   for (Eigen::Index row = 0; row < samples_.rows(); ++row) {
     for (int i = 0; i < outer; ++i) eta[i] = samples_(row, i);
-    pieces(slope, tilt * eta, w);
+    cut(fr.slope, fr.tilt * eta, w, static_cast<int>(row));
   }
 }
 
 double LimitChain::target_mass() const {
   const int t = static_cast<int>(frozen_.size());
   double mass = 0.0;
-  for_each_piece(frame(), [&](const LabelClass&, double w, const double* y, double P, double, const Eigen::VectorXd&) {
-    mass += w * P * y[t];
-  });
+  for (std::size_t i = 0; i < pieces_.P.size(); ++i) mass += pieces_.P[i] * pieces_.path[i * (t + 1) + t];
   return mass;
 }
 
@@ -143,31 +150,30 @@ StageMoments LimitChain::moments(const StageField& f) const {
   mo.z_z.assign(t, 0.0);
   double Sx = 0.0;
   Eigen::VectorXd Seta = Eigen::VectorXd::Zero(std::max(t - 1, 0));
-  const Frame fr = frame();
-  for_each_piece(fr,
-                 [&](const LabelClass& c, double w, const double* y, double P, double M, const Eigen::VectorXd& eta) {
-                   const double z = f.c * (y[t] - 0.5);
-                   double mean = c.s * f.m + f.b + z;  // E[u_t] given the path: the Gaussian part has mean 0
-                   for (int j = 0; j < t; ++j) {
-                     const double zj = frozen_[j].c * (y[j] - 0.5);
-                     mo.z_z[j] += w * P * z * zj;
-                     mean += f.r[j] * zj;
-                   }
-                   const double wz = w * z;
-                   mo.z += wz * P;
-                   mo.zz += wz * P * z;
-                   mo.s_z += wz * P * c.s;
-                   mo.u += w * P * mean;
-                   Sx += wz * M;
-                   if (t > 1) Seta += (wz * P) * eta;
-                 });
+  for (std::size_t i = 0; i < pieces_.P.size(); ++i) {
+    const double* y = &pieces_.path[i * (t + 1)];
+    const double P = pieces_.P[i];
+    const double z = f.c * (y[t] - 0.5);
+    double mean = pieces_.s[i] * f.m + f.b + z;  // E[u_t] given the path: the Gaussian part has mean 0
+    for (int j = 0; j < t; ++j) {
+      const double zj = frozen_[j].c * (y[j] - 0.5);
+      mo.z_z[j] += P * z * zj;
+      mean += f.r[j] * zj;
+    }
+    mo.z += P * z;
+    mo.zz += P * z * z;
+    mo.s_z += P * z * pieces_.s[i];
+    mo.u += P * mean;
+    Sx += pieces_.M[i] * z;
+    for (int k = 0; k + 1 < t; ++k) Seta[k] += P * z * samples_(pieces_.row[i], k);
+  }
   // E[z_t xi] = R (E[z_t x], E[z_t eta]); z_t does not depend on xi_t.
   mo.z_xi.assign(t + 1, 0.0);
   if (t > 0) {
     Eigen::VectorXd local(t);
     local[0] = Sx;
     local.tail(t - 1) = Seta;
-    const Eigen::VectorXd zxi = fr.R * local;
+    const Eigen::VectorXd zxi = pieces_.R * local;
     for (int k = 0; k < t; ++k) mo.z_xi[k] = zxi[k];
   }
   return mo;

@@ -129,7 +129,7 @@ class StageByStage {
         saddle_(p, stages, integ.method == Method::mc),
         res_(empty_result(static_cast<int>(stages.size()), integ.method)),
         outer_(initial_particles(p, integ, samples_)) {
-    if (LimitChain::applies(stages, integ.method)) chain_.emplace(p, stages, integ, samples_);
+    if (LimitChain::applies(stages, integ.method)) chain_.emplace(p, stages, samples_);
   }
 
   TheoryResult run() {

@@ -60,8 +60,7 @@ std::array<double, 4> oracle(const Stage& second, const Stage& third) {
 
 TEST_CASE("one frozen limit stage: the next target's mass is a normal tail per class, exactly") {
   const std::vector<Stage> stages{{.lam = INFINITY}, {.lam = INFINITY, .targets = Targets::hard}};
-  const IntegrationOptions opt{.method = Method::qmc};
-  LimitChain chain(kProblem, stages, opt, Eigen::MatrixXd());  // no outer coordinate: no points needed
+  LimitChain chain(kProblem, stages, Eigen::MatrixXd());  // no outer coordinate: no points needed
   chain.freeze(kFirst);
   double exact = 0.0;
   for (const LabelClass& c : label_classes(kProblem))
@@ -74,14 +73,12 @@ TEST_CASE("two nearly collinear limit stages: the chain's moments match a one-di
   // from the oracle's E[y_2], E[y_2 xi] and E[y_2 y_1]. The rotation puts e along the common normal; with two
   // frozen stages one outer coordinate is left, which 2^16 Sobol points integrate to a few 1e-7 here (spread over
   // seeds).
-  const IntegrationOptions opt{.method = Method::qmc, .qmc_points = 1 << 16};
-  const Eigen::MatrixXd points =
-      scrambled_sobol(opt.qmc_points, 1, 5).unaryExpr([](double u) { return normal_quantile(u); });
+  const Eigen::MatrixXd points = scrambled_sobol(1 << 16, 1, 5).unaryExpr([](double u) { return normal_quantile(u); });
   for (const double xi : {1.0, 1.5}) {
     const std::vector<Stage> stages{{.lam = INFINITY},
                                     {.lam = INFINITY, .targets = Targets::hard, .xi = xi},
                                     {.lam = INFINITY, .targets = Targets::hard, .xi = xi}};
-    LimitChain chain(kProblem, stages, opt, points);
+    LimitChain chain(kProblem, stages, points);
     chain.freeze(kFirst);
     chain.freeze(kSecond);
     const auto want = oracle(stages[1], stages[2]);
@@ -95,7 +92,7 @@ TEST_CASE("two nearly collinear limit stages: the chain's moments match a one-di
     CHECK(mo.z_xi[2] == 0.0);
     double Ey1 = 0.0;  // E[y_1] for E[z_2 z_1] = c c_1 (E[y_2 y_1] - E[y_2] / 2 - E[y_1] / 2 + 1/4)
     {
-      LimitChain first(kProblem, stages, opt, points);
+      LimitChain first(kProblem, stages, points);
       first.freeze(kFirst);
       Ey1 = first.target_mass();
     }

@@ -22,31 +22,37 @@ namespace sdgmm {
 class LimitChain {
  public:
   // `samples` are the qmc rule's normal scores (rows are points).
-  LimitChain(const Problem& problem, const std::vector<Stage>& stages, const IntegrationOptions& opt,
-             const Eigen::MatrixXd& samples);
+  LimitChain(const Problem& problem, const std::vector<Stage>& stages, const Eigen::MatrixXd& samples);
 
   // True where this integration applies to stages 0..T-1: every stage at lam = inf, hard targets from stage 1 on,
   // and the qmc rule.
   static bool applies(const std::vector<Stage>& stages, Method method);
 
   // Stage t = frozen().size() is next: the probability that its target is 1, and its moments (the same sums as
-  // stage_moments, xi basis) with its own field `f`.
+  // stage_moments, xi basis) with its own field `f`. Both read the pieces of stage t's process, built once per stage.
   double target_mass() const;
   StageMoments moments(const StageField& f) const;
-  void freeze(const StageField& f) { frozen_.push_back(f); }
+  void freeze(const StageField& f);
   const std::vector<StageField>& frozen() const { return frozen_; }
 
  private:
   struct Frame;  // the rotation that puts e first, and the faces in it
   Frame frame() const;
-  template <class Visit>
-  void for_each_piece(const Frame& frame, Visit&& visit) const;
+  void build();  // pieces_ of stage frozen_.size()
 
   const Problem& problem_;
   const std::vector<Stage>& stages_;
-  const IntegrationOptions& opt_;
   const Eigen::MatrixXd& samples_;
   std::vector<StageField> frozen_;
+  // One entry per piece: an outer point, a label class and an interval of x on which the targets are constant.
+  struct Pieces {
+    std::vector<double> s;     // true class
+    std::vector<double> P;     // weight (class probability times the point's) times P(lo < x < hi)
+    std::vector<double> M;     // the same weight times E[x; lo < x < hi]
+    std::vector<int> row;      // the outer point's row of the samples
+    std::vector<double> path;  // targets y_0..y_t, t + 1 per piece
+    Eigen::MatrixXd R;         // xi = R (x, eta)
+  } pieces_;
 };
 
 }  // namespace sdgmm
