@@ -12,9 +12,14 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// P(lo < x < hi) for x ~ N(0, 1), from the tail that keeps its digits.
-double normal_mass(double lo, double hi) {
-  return lo > 0.0 ? normal_cdf(-lo) - normal_cdf(-hi) : normal_cdf(hi) - normal_cdf(lo);
+// The smaller tail at b, Phi(b) for b <= 0 and Phi(-b) above: the masses of intervals ending at b keep their digits.
+double tail(double b) { return normal_cdf(b <= 0.0 ? b : -b); }
+
+// P(a < x < b) for x ~ N(0, 1) from the tails at a and b.
+double normal_mass(double a, double tail_a, double b, double tail_b) {
+  if (b <= 0.0) return tail_b - tail_a;
+  if (a > 0.0) return tail_a - tail_b;
+  return 1.0 - tail_a - tail_b;
 }
 
 }  // namespace
@@ -107,11 +112,17 @@ void LimitChain::build() {
         }
         lo.swap(lo2), hi.swap(hi2), path.swap(path2);
       }
+      // The intervals are contiguous (each cut splits one in two, in order), so each end's tail and density are
+      // computed once.
       const double w = c.prob * weight;
+      double tail_lo = 0.0, pdf_lo = 0.0;  // at -inf
       for (std::size_t i = 0; i < lo.size(); ++i) {
+        const bool last = i + 1 == lo.size();
+        const double tail_hi = last ? 0.0 : tail(hi[i]), pdf_hi = last ? 0.0 : normal_pdf(hi[i]);
         pieces_.s.push_back(c.s);
-        pieces_.P.push_back(w * normal_mass(lo[i], hi[i]));
-        pieces_.M.push_back(w * (normal_pdf(lo[i]) - normal_pdf(hi[i])));
+        pieces_.P.push_back(w * normal_mass(lo[i], tail_lo, hi[i], tail_hi));
+        pieces_.M.push_back(w * (pdf_lo - pdf_hi));
+        tail_lo = tail_hi, pdf_lo = pdf_hi;
         pieces_.row.push_back(row);
         pieces_.path.insert(pieces_.path.end(), path.begin() + i * width, path.begin() + (i + 1) * width);
       }
@@ -150,7 +161,14 @@ StageMoments LimitChain::moments(const StageField& f) const {
   mo.z_z.assign(t, 0.0);
   double Sx = 0.0;
   Eigen::VectorXd Seta = Eigen::VectorXd::Zero(std::max(t - 1, 0));
+  // The pieces of one outer point are consecutive: E[z_t eta] takes each point's sum of P z once.
+  double point_sum = 0.0;
+  auto flush = [&](int row) {
+    for (int k = 0; k + 1 < t; ++k) Seta[k] += point_sum * samples_(row, k);
+    point_sum = 0.0;
+  };
   for (std::size_t i = 0; i < pieces_.P.size(); ++i) {
+    if (i > 0 && pieces_.row[i] != pieces_.row[i - 1] && pieces_.row[i - 1] >= 0) flush(pieces_.row[i - 1]);
     const double* y = &pieces_.path[i * (t + 1)];
     const double P = pieces_.P[i];
     const double z = f.c * (y[t] - 0.5);
@@ -165,8 +183,9 @@ StageMoments LimitChain::moments(const StageField& f) const {
     mo.s_z += P * z * pieces_.s[i];
     mo.u += P * mean;
     Sx += pieces_.M[i] * z;
-    for (int k = 0; k + 1 < t; ++k) Seta[k] += P * z * samples_(pieces_.row[i], k);
+    point_sum += P * z;
   }
+  if (!pieces_.row.empty() && pieces_.row.back() >= 0) flush(pieces_.row.back());
   // E[z_t xi] = R (E[z_t x], E[z_t eta]); z_t does not depend on xi_t.
   mo.z_xi.assign(t + 1, 0.0);
   if (t > 0) {
