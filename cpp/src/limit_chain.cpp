@@ -75,13 +75,16 @@ bool LimitChain::applies(const std::vector<Stage>& stages, Method method) {
   return true;
 }
 
-// The pieces of stage t's process. For each outer point eta (a QMC row, or none at t <= 1) and label class, the
-// x-axis is cut stage by stage where a target jumps, and each interval's probability and first moment are stored.
+// The sums of stage t's process. For each outer point eta (a QMC row, or none at t <= 1) and label class, the
+// x-axis is cut stage by stage where a target jumps; each interval's probability P and first moment M enter the
+// sums with its targets.
 void LimitChain::build() {
   const int t = static_cast<int>(frozen_.size());
   const auto classes = label_classes(problem_);
   const int width = t + 1;
-  pieces_ = Pieces{};
+  sums_ = Sums{};
+  sums_.Pdj.assign(t, 0.0), sums_.Pddj.assign(t, 0.0);
+  sums_.Pd_eta = Eigen::VectorXd::Zero(std::max(t - 1, 0));
   std::vector<double> lo, hi, path, lo2, hi2, path2;  // path: row i holds interval i's targets y_0..y_t
   auto cut = [&](const Eigen::VectorXd& slope, const Eigen::VectorXd& shift, double weight, int row) {
     for (const LabelClass& c : classes) {
@@ -116,16 +119,21 @@ void LimitChain::build() {
       // computed once.
       const double w = c.prob * weight;
       double tail_lo = 0.0, pdf_lo = 0.0;  // at -inf
+      double point = 0.0;                  // this point's sum of P (y_t - 1/2)
       for (std::size_t i = 0; i < lo.size(); ++i) {
         const bool last = i + 1 == lo.size();
         const double tail_hi = last ? 0.0 : tail(hi[i]), pdf_hi = last ? 0.0 : normal_pdf(hi[i]);
-        pieces_.s.push_back(c.s);
-        pieces_.P.push_back(w * normal_mass(lo[i], tail_lo, hi[i], tail_hi));
-        pieces_.M.push_back(w * (pdf_lo - pdf_hi));
+        const double P = w * normal_mass(lo[i], tail_lo, hi[i], tail_hi), M = w * (pdf_lo - pdf_hi);
         tail_lo = tail_hi, pdf_lo = pdf_hi;
-        pieces_.row.push_back(row);
-        pieces_.path.insert(pieces_.path.end(), path.begin() + i * width, path.begin() + (i + 1) * width);
+        const double* y = &path[i * width];
+        const double d = y[t] - 0.5;  // z_t / c_t
+        sums_.P += P, sums_.Ps += P * c.s, sums_.Pd += P * d, sums_.Psd += P * c.s * d, sums_.Pdd += P * d * d;
+        sums_.Md += M * d;
+        for (int j = 0; j < t; ++j) sums_.Pdj[j] += P * (y[j] - 0.5), sums_.Pddj[j] += P * d * (y[j] - 0.5);
+        point += P * d;
       }
+      if (row >= 0)
+        for (int k = 0; k + 1 < t; ++k) sums_.Pd_eta[k] += point * samples_(row, k);
     }
   };
   if (t == 0) {
@@ -133,7 +141,7 @@ void LimitChain::build() {
     return;
   }
   const Frame fr = frame();
-  pieces_.R = fr.R;
+  sums_.R = fr.R;
   // The outer coordinates by the QMC points (their first t - 1 normal scores); none left at t = 1.
   const int outer = t - 1;
   if (outer == 0) {
@@ -148,51 +156,29 @@ void LimitChain::build() {
   }
 }
 
-double LimitChain::target_mass() const {
-  const int t = static_cast<int>(frozen_.size());
-  double mass = 0.0;
-  for (std::size_t i = 0; i < pieces_.P.size(); ++i) mass += pieces_.P[i] * pieces_.path[i * (t + 1) + t];
-  return mass;
-}
+double LimitChain::target_mass() const { return sums_.Pd + 0.5 * sums_.P; }
 
+// z_t = c (y_t - 1/2) and z_j = c_j (y_j - 1/2), so every moment is one of the sums times stage t's own constants.
 StageMoments LimitChain::moments(const StageField& f) const {
   const int t = static_cast<int>(frozen_.size());
   StageMoments mo;
+  mo.z = f.c * sums_.Pd;
+  mo.zz = f.c * f.c * sums_.Pdd;
+  mo.s_z = f.c * sums_.Psd;
+  // E[u_t]: the constant part of the training logit, as the fields have mean 0.
+  mo.u = f.m * sums_.Ps + f.b * sums_.P + mo.z;
   mo.z_z.assign(t, 0.0);
-  double Sx = 0.0;
-  Eigen::VectorXd Seta = Eigen::VectorXd::Zero(std::max(t - 1, 0));
-  // The pieces of one outer point are consecutive: E[z_t eta] takes each point's sum of P z once.
-  double point_sum = 0.0;
-  auto flush = [&](int row) {
-    for (int k = 0; k + 1 < t; ++k) Seta[k] += point_sum * samples_(row, k);
-    point_sum = 0.0;
-  };
-  for (std::size_t i = 0; i < pieces_.P.size(); ++i) {
-    if (i > 0 && pieces_.row[i] != pieces_.row[i - 1] && pieces_.row[i - 1] >= 0) flush(pieces_.row[i - 1]);
-    const double* y = &pieces_.path[i * (t + 1)];
-    const double P = pieces_.P[i];
-    const double z = f.c * (y[t] - 0.5);
-    double mean = pieces_.s[i] * f.m + f.b + z;  // E[u_t] given the path: the Gaussian part has mean 0
-    for (int j = 0; j < t; ++j) {
-      const double zj = frozen_[j].c * (y[j] - 0.5);
-      mo.z_z[j] += P * z * zj;
-      mean += f.r[j] * zj;
-    }
-    mo.z += P * z;
-    mo.zz += P * z * z;
-    mo.s_z += P * z * pieces_.s[i];
-    mo.u += P * mean;
-    Sx += pieces_.M[i] * z;
-    point_sum += P * z;
+  for (int j = 0; j < t; ++j) {
+    mo.z_z[j] = f.c * frozen_[j].c * sums_.Pddj[j];
+    mo.u += f.r[j] * frozen_[j].c * sums_.Pdj[j];
   }
-  if (!pieces_.row.empty() && pieces_.row.back() >= 0) flush(pieces_.row.back());
   // E[z_t xi] = R (E[z_t x], E[z_t eta]); z_t does not depend on xi_t.
   mo.z_xi.assign(t + 1, 0.0);
   if (t > 0) {
     Eigen::VectorXd local(t);
-    local[0] = Sx;
-    local.tail(t - 1) = Seta;
-    const Eigen::VectorXd zxi = pieces_.R * local;
+    local[0] = f.c * sums_.Md;
+    local.tail(t - 1) = f.c * sums_.Pd_eta;
+    const Eigen::VectorXd zxi = sums_.R * local;
     for (int k = 0; k < t; ++k) mo.z_xi[k] = zxi[k];
   }
   return mo;

@@ -29,7 +29,7 @@ class LimitChain {
   static bool applies(const std::vector<Stage>& stages, Method method);
 
   // Stage t = frozen().size() is next: the probability that its target is 1, and its moments (the same sums as
-  // stage_moments, xi basis) with its own field `f`. Both read the pieces of stage t's process, built once per stage.
+  // stage_moments, xi basis) with its own field `f`. Both read sums over stage t's process, built once per stage.
   double target_mass() const;
   StageMoments moments(const StageField& f) const;
   void freeze(const StageField& f);
@@ -38,21 +38,21 @@ class LimitChain {
  private:
   struct Frame;  // the rotation that puts e first, and the faces in it
   Frame frame() const;
-  void build();  // pieces_ of stage frozen_.size()
+  void build();  // sums_ of stage frozen_.size()
 
   const Problem& problem_;
   const std::vector<Stage>& stages_;
   const Eigen::MatrixXd& samples_;
   std::vector<StageField> frozen_;
-  // One entry per piece: an outer point, a label class and an interval of x on which the targets are constant.
-  struct Pieces {
-    std::vector<double> s;     // true class
-    std::vector<double> P;     // weight (class probability times the point's) times P(lo < x < hi)
-    std::vector<double> M;     // the same weight times E[x; lo < x < hi]
-    std::vector<int> row;      // the outer point's row of the samples
-    std::vector<double> path;  // targets y_0..y_t, t + 1 per piece
-    Eigen::MatrixXd R;         // xi = R (x, eta)
-  } pieces_;
+  // Stage t's process, summed over pieces (an outer point, a label class and an interval of x on which the targets
+  // are constant, with P = weight * P(interval) and M = weight * E[x; interval]); d = y_t - 1/2, d_j = y_j - 1/2.
+  struct Sums {
+    double P = 0.0, Ps = 0.0, Pd = 0.0, Psd = 0.0, Pdd = 0.0;  // sums of P, P s, P d, P s d, P d^2
+    double Md = 0.0;                                           // sum of M d
+    std::vector<double> Pdj, Pddj;                             // sums of P d_j, P d d_j (j < t)
+    Eigen::VectorXd Pd_eta;                                    // sum of P d eta
+    Eigen::MatrixXd R;                                         // xi = R (x, eta)
+  } sums_;
 };
 
 }  // namespace sdgmm
