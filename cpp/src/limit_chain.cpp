@@ -45,13 +45,12 @@ struct LimitChain::Frame {
 };
 
 LimitChain::Frame LimitChain::frame() const {
-  const std::vector<StageField>& frozen = frozen_;
-  const int t = static_cast<int>(frozen.size());
+  const int t = static_cast<int>(frozen_.size());
   Frame fr;
   if (t == 0) return fr;
   Eigen::MatrixXd normals = Eigen::MatrixXd::Zero(t, t);  // row k: n_k, the first k + 1 entries of U's column k
   for (int k = 0; k < t; ++k)
-    for (int j = 0; j <= k; ++j) normals(k, j) = frozen[k].U[j];
+    for (int j = 0; j <= k; ++j) normals(k, j) = frozen_[k].U[j];
   Eigen::VectorXd e = Eigen::VectorXd::Zero(t);
   const Eigen::VectorXd first = normals.row(0).normalized();
   for (int k = 0; k < t; ++k) {
