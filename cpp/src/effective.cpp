@@ -232,17 +232,8 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
   // Fixed chunks of particles, summed in order: the result does not depend on the number of threads.
   constexpr std::size_t kChunk = 8192;
   const std::size_t chunks = (outer.size() + kChunk - 1) / kChunk;
-  if (chunks <= 1 || opt.threads <= 1) {
-    StageMoments mo = empty();
-    for (std::size_t c = 0; c < std::max<std::size_t>(chunks, 1); ++c) {
-      StageMoments part = empty();
-      accumulate(c * kChunk, std::min(outer.size(), (c + 1) * kChunk), part);
-      add(mo, part);
-    }
-    return mo;
-  }
   std::vector<StageMoments> parts(chunks, empty());
-#pragma omp parallel for num_threads(opt.threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(opt.threads) schedule(dynamic, 1) if (chunks > 1)
   for (std::size_t c = 0; c < chunks; ++c) accumulate(c * kChunk, std::min(outer.size(), (c + 1) * kChunk), parts[c]);
   StageMoments mo = empty();
   for (const StageMoments& part : parts) add(mo, part);

@@ -34,8 +34,7 @@ Eigen::MatrixXd moment_matched_normals(const IntegrationOptions& opt, int d) {
   return llt.matrixU().transpose().solve(z.transpose()).transpose();  // z L^{-T}
 }
 
-Eigen::MatrixXd sample_matrix(const IntegrationOptions& opt, const std::vector<Stage>& stages) {
-  const int T = static_cast<int>(stages.size());
+Eigen::MatrixXd sample_matrix(const IntegrationOptions& opt, int T) {
   if (opt.method == Method::qmc) return T > 1 ? moment_matched_normals(opt, T - 1) : Eigen::MatrixXd();
   if (opt.method != Method::mc) return {};
   std::mt19937_64 rng(opt.seed);  // common random numbers: the same draws at every iteration
@@ -125,10 +124,10 @@ class StageByStage {
         loss_(loss),
         integ_(integ),
         fp_(fp),
-        samples_(sample_matrix(integ, stages)),
+        samples_(sample_matrix(integ, static_cast<int>(stages.size()))),
         saddle_(p, stages, integ.method == Method::mc),
         res_(empty_result(static_cast<int>(stages.size()), integ.method)),
-        outer_(initial_particles(p, integ, samples_)) {
+        outer_(LimitChain::applies(stages, integ.method) ? ParticleSet{} : initial_particles(p, integ, samples_)) {
     if (LimitChain::applies(stages, integ.method)) chain_.emplace(p, stages, samples_);
   }
 
@@ -405,12 +404,11 @@ bool finer(IntegrationOptions& integ, const std::vector<Stage>& stages, double w
   }
   if (integ.method == Method::qmc) {
     const double needed = integ.qmc_points * worst / accuracy;
-    // A chain's points are cheap, so it goes as far as its cap even where the target lies beyond it.
+    // A chain's points are cheap, so it goes as far as the cap even where the target lies beyond it.
     const bool chain = LimitChain::applies(stages, Method::qmc);
-    const int cap = chain ? kMaxChainQmcPoints : kMaxQmcPoints;
-    if (integ.qmc_points >= cap || (!chain && !(needed <= cap))) return false;
+    if (integ.qmc_points >= kMaxQmcPoints || (!chain && !(needed <= kMaxQmcPoints))) return false;
     int points = 2 * integ.qmc_points;
-    while (points < needed && points < cap) points *= 2;
+    while (points < needed && points < kMaxQmcPoints) points *= 2;
     integ.qmc_points = points;
     return true;
   }
@@ -456,7 +454,7 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
   // A chain with a target starts at its cap: its points are cheap, and with 1024 the 8 replicates' spread can
   // understate the error several times (hard T = 3, alpha 0.43: 3.4e-6 off where it said 6e-7; 4096: 2.7e-7).
   if (refine && LimitChain::applies(stages, opt.integration.method))
-    opt.integration.qmc_points = std::max(opt.integration.qmc_points, kMaxChainQmcPoints);
+    opt.integration.qmc_points = std::max(opt.integration.qmc_points, kMaxQmcPoints);
   const auto solve = [&](const TheoryOptions& o) {
     return refine ? refined(problem, stages, loss, o) : solve_with(problem, stages, loss, o);
   };
