@@ -87,11 +87,15 @@ def test_accuracy_is_checked():
 
 
 def test_a_stage_the_tensor_rule_cannot_converge_falls_back_to_qmc():
-    """alpha 0.19, hard labels at lam = inf: the default 12-node rule of T = 4 leaves stage 3's field covariance
-    indefinite (nearly collinear stages), so it does not converge; the automatic rule then takes QMC, which agrees
-    with the 16-node tensor rule of T = 3 (which converges) on the first three stages."""
+    """alpha 0.19, hard labels, lam = 1e4 then lam = inf (not a limit chain, so 'auto' starts with the tensor rule):
+    the default 12-node rule of T = 4 leaves stage 3's field covariance indefinite (nearly collinear stages), so it
+    does not converge; the automatic rule then takes QMC, which agrees with the 16-node tensor rule of T = 3 (which
+    converges) on the first three stages."""
     problem = sdgmm.Problem(alpha=0.187382, theta=0.2)
-    four = sdgmm.theory(problem, sdgmm.make_stages([np.inf] * 4, hard=True))
-    three = sdgmm.theory(problem, sdgmm.make_stages([np.inf] * 3, hard=True), method="tensor", gh_nodes=16)
+    lams = [1e4] + [np.inf] * 3
+    tensor = sdgmm.theory(problem, sdgmm.make_stages(lams, hard=True), method="tensor", on_nonconvergence="warn")
+    assert not tensor.converged[2]  # what the fallback is for
+    four = sdgmm.theory(problem, sdgmm.make_stages(lams, hard=True))
+    three = sdgmm.theory(problem, sdgmm.make_stages(lams[:3], hard=True), method="tensor", gh_nodes=16)
     assert four.converged.all() and four.method == "qmc" and three.converged.all()
     assert np.all(np.abs(four.eps[:3] - three.eps) <= 3 * four.eps_error[:3] + 1e-6)
