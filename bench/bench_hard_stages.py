@@ -17,7 +17,7 @@ ACCURACY = 1e-5
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--curve", action="store_true", help="also time curve's default job (about a minute)")
+    parser.add_argument("--curve", action="store_true", help="also time curve's default job (about 10 s)")
     args = parser.parse_args()
     anchor_problem = sdgmm.Problem(alpha=1.5, delta=0.5, rho=0.4, theta=0.2)
     balanced = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.5, theta=0.3)

@@ -145,10 +145,10 @@ def theory(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, 
         them by T (16, 16, 16, 10, 8, 6 for T = 1..6; 16 up to T = 3, 12 at T = 4 and 8 at T = 5 with hard labels).
     accuracy: target of the largest eps_error (default 1e-6). While the estimate is above it, the rule is
         refined: tensor nodes x1.5 up to about 32768 particles per class (96 nodes at T = 1, 32 at T = 3, 13 at
-        T = 4); qmc points up to 4096 (16384 for a chain of lam = inf hard stages), where the target is in reach
-        at QMC's rate 1/n. With method 'auto', a
-        tensor rule that ends above 1e-5 is compared with QMC, and the smaller eps_error is kept (nearly
-        collinear stages defeat the tensor rule at any node count). ``accuracy_reached`` reports whether the
+        T = 4); qmc points up to 4096, where the target is in reach at QMC's rate 1/n (a chain of lam = inf hard
+        stages, whose points are cheap, starts at 4096). With method 'auto', a tensor rule that ends above 1e-5 is
+        compared with QMC, and the smaller eps_error is kept (nearly collinear stages defeat the tensor rule at
+        any node count). ``accuracy_reached`` reports whether the
         target was met; 0 keeps the rule as given. It needs ``estimate_error`` (mc has no estimate).
     on_nonconvergence: 'raise' (ConvergenceError carrying the partial result) or 'warn'
         (RuntimeWarning; the failed stage and those after it are NaN).

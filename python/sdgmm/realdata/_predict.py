@@ -64,7 +64,8 @@ class TheoryOfData:
     def _optimize(self, M, theta, rho, labels, mix=False):
         """One search per setting and label kind: soft gives 0-SD and soft 1-SD, hard (early stopping up to
         max_stages) gives hard 1-SD and hard T-SD, mixed (two hard stages, xi_2 searched) gives mixed 1-SD. With
-        optimize's default random restarts: on CIFAR features (M = 100, theta = 0.2) the search from the limit alone ends at 0.2847 (lam = inf), with them at 0.2800."""
+        optimize's default random restarts: on CIFAR features (M = 100, theta = 0.2) the search from the limit
+        alone ends at 0.2847 (lam = inf), with them at 0.2800."""
         key = (M, theta, rho, labels, mix)
         if key not in self._optima:
             count = {"n_stages": 2} if labels == "soft" or mix else {"max_stages": self.max_stages}

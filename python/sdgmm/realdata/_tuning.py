@@ -3,10 +3,11 @@
 A configuration is a tuple with one entry per stage: ``(lam_index, beta_index)``; beta_index is None at
 stage 1 and HARD for hard pseudo-labels. A mixed stage (hard pseudo-labels mixed with the noisy labels, weight
 xi) is ``(lam_index, HARD, xi_index)``; xi = 1 is written as the pure stage, so that both share one fit. Every
-stage fit is cached by its prefix, so stages shared by configurations (the same stage 1 for 0-SD, hard and soft 1-SD; the same first stages of T-SD) are fitted
-once, and each fit warm-starts from the last fit of the same stage. The search is a coordinate search on
-log grids (every grid value of one coordinate, then the next, until no coordinate moves). The score is
-the mean validation error against the noisy labels, ties broken by the mean validation log-loss.
+stage fit is cached by its prefix, so stages shared by configurations (the same stage 1 for 0-SD, hard and soft
+1-SD; the same first stages of T-SD) are fitted once, and each fit warm-starts from the last fit of the same
+stage. The search is a coordinate search on log grids (every grid value of one coordinate, then the next, until
+no coordinate moves). The score is the mean validation error against the noisy labels, ties broken by the mean
+validation log-loss.
 """
 
 from __future__ import annotations
