@@ -29,6 +29,28 @@ TEST_CASE("logistic prox solves u - h + c (sigmoid(u) - y) = 0, with du/dh, in e
   }
 }
 
+TEST_CASE("logistic prox converges from every start: Newton cannot cycle across the loss's inflection") {
+  // F(z) = z + c (sigmoid(h + z) - y) has an inflection at u = 0, where plain Newton can cycle inside its bracket:
+  // at h = -2.7976, y = 1, c = 40 it alternated between z = 0.13 and 11 for all 200 iterations, from a cold start
+  // and from z = 0.047, and returned either (the root is 4.79). A dense grid of fields and starts.
+  int failures = 0;
+  for (double c : {3.0, 40.0, 2000.0}) {
+    for (double y : {0.0, 1.0, 0.35}) {
+      for (int i = 0; i <= 4000; ++i) {
+        const double h = -20.0 + 0.01 * i;
+        for (double guess : {double(NAN), 0.0474, -0.0474, 0.3 * c, -0.3 * c}) {
+          const Prox p = LogisticLoss::prox(h, y, c, guess);
+          // The residual's own rounding, about 1e-16 c where sigmoid(u) - y cancels, bounds it where z ~ 0.
+          const double slope = 1.0 + c * LogisticLoss::curvature(y, h + p.z);
+          const double residual = std::abs(p.z + c * LogisticLoss::grad(y, h + p.z)) / slope;
+          if (!(residual <= 1e-14 * std::abs(p.z) + 1e-15 * c / slope)) ++failures;
+        }
+      }
+    }
+  }
+  CHECK(failures == 0);
+}
+
 TEST_CASE("square prox is the closed form and the zero crossing is exact") {
   const Prox p = SquareLoss::prox(0.4, 0.9, 2.0, 0.0);
   CHECK(std::abs(p.z + 2.0 * SquareLoss::grad(0.9, 0.4 + p.z)) < 1e-15);

@@ -84,12 +84,14 @@ struct LogisticLoss {
   }
 
   // Safeguarded Newton on F(z) = z + c (sigmoid(h + z) - y), F' >= 1. The root lies in
-  // (-c (1 - y), c y) because sigmoid - y lies in (-y, 1 - y); steps leaving the bracket are
-  // replaced by bisection, so it cannot diverge. `guess` is a previous z (NaN: none).
+  // (-c (1 - y), c y) because sigmoid - y lies in (-y, 1 - y). A step that leaves the bracket, or that is not
+  // at most half the step before last, is replaced by bisection (as in Numerical Recipes' rtsafe): F has an
+  // inflection at u = 0, across which plain Newton can cycle inside the bracket. `guess` is a previous z (NaN: none).
   static Prox prox(double h, double y, double c, double guess) {
     double lo = -c * (1.0 - y), hi = c * y;
     double z = (guess > lo && guess < hi) ? guess : 0.0;
     if (!(z > lo && z < hi)) z = 0.5 * (lo + hi);
+    double last = hi - lo, before_last = last;  // the last two steps taken
     for (int it = 0; it < 200; ++it) {
       const SigmoidPair sp = sigmoid_pair(h + z);
       const double f = z + c * ((1.0 - y) * sp.pos - y * sp.neg);
@@ -99,8 +101,10 @@ struct LogisticLoss {
         lo = z;
       const double step = f / (1.0 + c * sp.pos * sp.neg);
       double next = z - step;
-      const bool newton = next > lo && next < hi;
+      const bool newton = next > lo && next < hi && 2.0 * std::abs(step) <= std::abs(before_last);
       if (!newton) next = 0.5 * (lo + hi);
+      before_last = last;
+      last = next - z;
       z = next;
       // Newton's next error is at most (|F''| / 2F') step^2 <= 0.05 c step^2: stop once that is
       // below rounding of z, or when the bracket has closed to a few ulps.
