@@ -1,10 +1,12 @@
 #include "sdgmm/effective.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <type_traits>
 
+#include "sdgmm/inner_table.hpp"
 #include "sdgmm/integrate.hpp"
 #include "sdgmm/loss.hpp"
 
@@ -174,6 +176,47 @@ void add(StageMoments& to, const StageMoments& from) {
   to.zz += from.zz, to.s_z += from.s_z, to.z += from.z, to.dzdh += from.dzdh, to.u += from.u;
 }
 
+// Tables of stage t's inner sums for the few target values hard targets take, one per value whose particles
+// outnumber the table's nodes; none for soft targets (a value per particle), a limit stage (one node) or the
+// square loss (an explicit prox).
+template <class L>
+class TargetTables {
+ public:
+  TargetTables() = default;
+  TargetTables(const ParticleSet& outer, const std::vector<double>& A, const StageField& f, const Rule1D& rule) {
+    if constexpr (std::is_same_v<L, LogisticLoss>) {
+      constexpr std::size_t kMaxValues = 4;  // 0 and 1, mixed with the noisy label by xi
+      struct Range {
+        double y, lo, hi;
+        std::size_t count;
+      };
+      std::vector<Range> ranges;
+      for (std::size_t p = 0; p < outer.size(); ++p) {
+        const double y = outer.target[p];
+        auto it = std::find_if(ranges.begin(), ranges.end(), [&](const Range& r) { return r.y == y; });
+        if (it == ranges.end()) {
+          if (ranges.size() == kMaxValues) return;
+          ranges.push_back({y, A[p], A[p], 0});
+          it = ranges.end() - 1;
+        }
+        it->lo = std::min(it->lo, A[p]), it->hi = std::max(it->hi, A[p]), ++it->count;
+      }
+      for (const Range& r : ranges)
+        if (r.count > static_cast<std::size_t>(InnerTable<L>::nodes(r.lo, r.hi)))
+          tables_.emplace_back(r.y, InnerTable<L>(r.lo, r.hi, r.y, f.U.back(), f.c, rule.x, rule.w));
+    }
+  }
+  // The table of target y, or null.
+  const InnerTable<L>* find(double y) const {
+    for (const auto& [value, table] : tables_)
+      if (value == y) return &table;
+    return nullptr;
+  }
+
+ private:
+  std::vector<std::pair<double, InnerTable<L>>> tables_;
+};
+
 template <class L>
 StageMoments moments(const ParticleSet& outer, const StageField& f, const IntegrationOptions& opt,
                      const Eigen::MatrixXd& samples, bool field_basis, std::vector<double>& guess) {
@@ -189,6 +232,10 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
   if (guess.size() != outer.size() * n_inner)
     guess.assign(outer.size() * n_inner, std::numeric_limits<double>::quiet_NaN());
   const double U_tt = f.U.back();
+  std::vector<double> A(outer.size());
+  for (std::size_t p = 0; p < outer.size(); ++p) A[p] = f.offset(outer, p);
+  TargetTables<L> tables;  // mc integrates each particle's own sample, not a rule
+  if (!sampled) tables = TargetTables<L>(outer, A, f, gh);
   auto empty = [&] {
     StageMoments mo;
     (field_basis ? mo.dz_dg : mo.z_xi).assign(k_own + 1, 0.0);
@@ -198,35 +245,31 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
   // The particles [begin, end) summed into mo.
   auto accumulate = [&](std::size_t begin, std::size_t end, StageMoments& mo) {
     std::vector<double> H;
+    static constexpr double kOne = 1.0;
     for (std::size_t p = begin; p < end; ++p) {
-      const double A = f.offset(outer, p), y = outer.target[p];
-      // Inner sums over xi_t: E_t[z], E_t[z xi_t], E_t[z^2], E_t[dz/dh], E_t[dz/dy].
-      double S0 = 0.0, S1 = 0.0, S2 = 0.0, Sd = 0.0, Sy = 0.0, Su = 0.0;
-      for (std::size_t j = 0; j < n_inner; ++j) {
-        const double x = sampled ? samples(outer.point[p], k_own) : gh.x[j];
-        const double w = sampled ? 1.0 : gh.w[j];
-        const double h = A + U_tt * x;
-        double& g = guess[p * n_inner + j];
-        const Prox pr = L::prox(h, y, f.c, g);
-        g = pr.z;
-        const double z = pr.z;
-        S0 += w * z, S1 += w * z * x, S2 += w * z * z, Sd += w * pr.dzdh, Sy += w * pr.dzdy, Su += w * (h + z);
-      }
+      const double y = outer.target[p];
+      // Inner sums over xi_t: E_t[z], E_t[z xi_t], E_t[z^2], E_t[dz/dh], E_t[dz/dy], E_t[u].
+      const InnerTable<L>* table = tables.find(y);
+      const std::span<double> g(guess.data() + p * n_inner, n_inner);
+      const InnerSums S = table ? table->at(A[p])
+                          : sampled
+                              ? inner_sums<L>(A[p], y, U_tt, f.c, {&samples(outer.point[p], k_own), 1}, {&kOne, 1}, g)
+                              : inner_sums<L>(A[p], y, U_tt, f.c, gh.x, gh.w, g);
       const double wt = outer.weight[p];
       if (field_basis) {
         field_gradient(outer, f, p, H);
-        for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += wt * (Sd * H[l] + Sy * outer.dy[l][p]);
-        mo.dz_dg[k_own] += wt * Sd;
+        for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += wt * (S.dzdh * H[l] + S.dzdy * outer.dy[l][p]);
+        mo.dz_dg[k_own] += wt * S.dzdh;
       } else {
-        for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S0 * outer.xi[k][p];
-        mo.z_xi[k_own] += wt * S1;
+        for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S.z * outer.xi[k][p];
+        mo.z_xi[k_own] += wt * S.z_x;
       }
-      for (std::size_t k = 0; k < nz; ++k) mo.z_z[k] += wt * S0 * outer.z[k][p];
-      mo.zz += wt * S2;
-      mo.s_z += wt * S0 * outer.s[p];
-      mo.z += wt * S0;
-      mo.dzdh += wt * Sd;
-      mo.u += wt * Su;
+      for (std::size_t k = 0; k < nz; ++k) mo.z_z[k] += wt * S.z * outer.z[k][p];
+      mo.zz += wt * S.zz;
+      mo.s_z += wt * S.z * outer.s[p];
+      mo.z += wt * S.z;
+      mo.dzdh += wt * S.dzdh;
+      mo.u += wt * S.u;
     }
   };
   // Fixed chunks of particles, summed in order: the result does not depend on the number of threads.
