@@ -148,8 +148,9 @@ def theory(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, 
         T = 4); qmc points up to 4096, where the target is in reach at QMC's rate 1/n (a chain of lam = inf hard
         stages, whose points are cheap, starts at 4096). With method 'auto', a tensor rule that ends above 1e-5 is
         compared with QMC, and the smaller eps_error is kept (nearly collinear stages defeat the tensor rule at
-        any node count). ``accuracy_reached`` reports whether the
-        target was met; 0 keeps the rule as given. It needs ``estimate_error`` (mc has no estimate).
+        any node count); a stage the tensor rule cannot converge is solved again with QMC (at finite lam once a
+        cheap QMC probe converges it). ``accuracy_reached`` reports whether the target was met; 0 keeps the rule
+        as given. It needs ``estimate_error`` (mc has no estimate).
     on_nonconvergence: 'raise' (ConvergenceError carrying the partial result) or 'warn'
         (RuntimeWarning; the failed stage and those after it are NaN).
     """
