@@ -64,9 +64,9 @@ class InnerTable {
     const double pos = (A - lo_) / kStep;
     const int cell = std::clamp(static_cast<int>(std::floor(pos)), 0, static_cast<int>(values_.size()) - 2 * kPad - 2);
     const double x = pos - cell + kPad;  // position within the stencil's nodes 0..5, between nodes 2 and 3
-    // Lagrange weights on nodes 0..5: prod_{m != k} (x - m) from prefix and suffix products, over prod_{m != k} (k -
-    // m).
-    static constexpr std::array<double, 6> kDenominator{-120.0, 24.0, -12.0, 12.0, -24.0, 120.0};  // prod (k - m)
+    // Lagrange weights on nodes 0..5: prod_{m != k} (x - m), from prefix and suffix products, over the constant
+    // prod_{m != k} (k - m).
+    static constexpr std::array<double, 6> kDenominator{-120.0, 24.0, -12.0, 12.0, -24.0, 120.0};
     std::array<double, 6> before, after, w;
     before[0] = after[5] = 1.0;
     for (int k = 1; k < 6; ++k) before[k] = before[k - 1] * (x - (k - 1));
