@@ -12,8 +12,8 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The smaller tail at b, Phi(b) for b <= 0 and Phi(-b) above: the masses of intervals ending at b keep their digits.
-double tail(double b) { return normal_cdf(b <= 0.0 ? b : -b); }
+// The smaller tail at b, Phi(-|b|): the masses of intervals ending at b keep their digits.
+double tail(double b) { return normal_cdf(-std::abs(b)); }
 
 // P(a < x < b) for x ~ N(0, 1) from the tails at a and b.
 double normal_mass(double a, double tail_a, double b, double tail_b) {

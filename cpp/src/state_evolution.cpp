@@ -127,9 +127,9 @@ class StageByStage {
         samples_(sample_matrix(integ, static_cast<int>(stages.size()))),
         saddle_(p, stages, integ.method == Method::mc),
         res_(empty_result(static_cast<int>(stages.size()), integ.method)),
-        outer_(LimitChain::applies(stages, integ.method) ? ParticleSet{} : initial_particles(p, integ, samples_)) {
-    if (LimitChain::applies(stages, integ.method)) chain_.emplace(p, stages, samples_);
-  }
+        chain_(LimitChain::applies(stages, integ.method) ? std::make_optional<LimitChain>(p, stages, samples_)
+                                                         : std::nullopt),
+        outer_(chain_ ? ParticleSet{} : initial_particles(p, integ, samples_)) {}
 
   TheoryResult run() {
     const int T = static_cast<int>(stages_.size());
@@ -226,8 +226,8 @@ class StageByStage {
   const Eigen::MatrixXd samples_;
   Saddle saddle_;
   TheoryResult res_;
-  ParticleSet outer_;                // the effective process as particles, or
-  std::optional<LimitChain> chain_;  // a chain of lam = inf stages with hard targets, integrated without them
+  std::optional<LimitChain> chain_;  // a chain of lam = inf stages with hard targets, integrated without particles,
+  ParticleSet outer_;                // or the effective process as particles
 };
 
 TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss loss, const IntegrationOptions& integ,
@@ -435,8 +435,9 @@ TheoryResult refined(const Problem& problem, const std::vector<Stage>& stages, L
   return r;
 }
 
-// Whether QMC at a quarter of its default points, two replicates and 30 iterations converges stage `failed` (the
-// failing stage above took 8; a probe that gives up early only forgoes a rescue).
+// Whether QMC at a quarter of its default points, two replicates and 30 iterations converges stage `failed`. The
+// stage that motivated the retry (see solve_state_evolution) converged in 8; a probe that gives up early only
+// forgoes a rescue.
 bool qmc_probe_converges(const Problem& problem, const std::vector<Stage>& stages, Loss loss, TheoryOptions opt,
                          std::size_t failed) {
   opt.integration.method = Method::qmc;

@@ -86,8 +86,9 @@ struct StageMoments {
 
 // Moments of stage t = outer.dims + 1. Its own coordinate xi_t is integrated inside each outer
 // particle (Gauss-Hermite for tensor and qmc, the row's own sample for mc); stage t's integrand is
-// smooth in xi_t, so no split is needed. `field_basis` picks E[dz/dg] over E[z xi] for the
-// conjugates; `guess` keeps per-node prox warm starts between calls.
+// smooth in xi_t, so no split is needed. Where a hard target's particles outnumber a grid's nodes, the
+// inner sums are read from a table in the particle's offset instead (inner_table.hpp). `field_basis` picks
+// E[dz/dg] over E[z xi] for the conjugates; `guess` keeps per-node prox warm starts between calls.
 StageMoments stage_moments(const ParticleSet& outer, const StageField& field, Loss loss, const IntegrationOptions& opt,
                            const Eigen::MatrixXd& samples, bool field_basis, std::vector<double>& guess);
 
