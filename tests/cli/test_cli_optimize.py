@@ -44,7 +44,8 @@ def test_optimize_table(capsys):
     assert lines[0] == "# problem: alpha=1 delta=0.5 rho=0.5 theta=0.3"
     assert any(line.startswith("# search: loss=square labels=soft bias=learn") for line in lines)
     ref = sdgmm.optimize(PROBLEM, 2, loss="square", labels="soft", restarts=0)
-    assert f"# T* = {ref.best_n_stages}: the stage count with the lowest optimal final eps (marked *)" in lines
+    assert (f"# T* = {ref.best_n_stages}: the fewest stages with the lowest optimal final eps, to within integration "
+            "error (marked *)") in lines
     body = [line for line in lines if not line.startswith("#")]
     assert body[0].split() == ["T", "eps", "eps_error", "lam", "beta", "evaluations", "seconds", "converged",
                                "at_bound", "best"]

@@ -67,11 +67,13 @@ def optimize_table(res, args, stopped_early: bool) -> str:
     if args.n_stages is not None:
         header.append(f"# stage counts: T = 1..{args.n_stages}")
     else:
-        why = (f"stopped at T={res.optima[-1].n_stages}: the last stage gained less than gain_tol"
+        why = (f"stopped at T={res.optima[-1].n_stages}: the last stage gained less than gain_tol or than the "
+               "integration error"
                if stopped_early and not res.failure else "no early stop")
         header.append(f"# stage counts: T = 1..{args.max_stages} with early stopping "
                       f"(gain_tol={res.gain_tol:g}; {why})")
-    header.append(f"# T* = {best}: the stage count with the lowest optimal final eps (marked *)")
+    header.append(f"# T* = {best}: the fewest stages with the lowest optimal final eps, to within integration error "
+                  "(marked *)")
     tuned = res.bias == "tune"  # the kept bias B is a searched hyperparameter: show it
     cols = ("T", "eps", "eps_error", "lam", "beta") + (("xi",) if res.mix else ()) + (("B",) if tuned else ()) + (
         "evaluations", "seconds", "converged", "at_bound", "best")

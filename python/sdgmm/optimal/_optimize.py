@@ -69,11 +69,14 @@ class OptimizeResult:
 
     @property
     def best(self) -> StageCountOptimum:
-        return min(self.optima, key=lambda o: o.eps_final)
+        """The optimum of the fewest stages whose error the lowest does not beat by more than both errors'
+        integration error together: a difference the engine cannot resolve picks no stage count."""
+        lowest = min(self.optima, key=lambda o: o.eps_final)
+        return next(o for o in self.optima if o.eps_final - lowest.eps_final <= _resolution(o, lowest))
 
     @property
     def best_n_stages(self) -> int:
-        """T*: the stage count with the lowest optimal error."""
+        """T*: the stage count with the lowest optimal error, to within integration error (see ``best``)."""
         return self.best.n_stages
 
     def to_dataframe(self):
@@ -96,6 +99,11 @@ class OptimizeResult:
                 row[f"xi_{t + 1}"] = o.xi[t - 1] if t < o.n_stages else np.nan
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _resolution(a: StageCountOptimum, b: StageCountOptimum) -> float:
+    """The smallest difference of two optima's final errors that their integration errors resolve."""
+    return float(a.eps_error[-1] + b.eps_error[-1])
 
 
 def _check_bounds(bounds) -> dict:
@@ -312,7 +320,10 @@ def optimize(problem: _core.Problem, n_stages: int | None = None, *, max_stages:
     each search starting from the (T-1)-stage optimum plus one stage (continuation in T) and from
     ``restarts`` random points of the log box.
     With ``n_stages`` every count up to it is optimised; with ``max_stages`` the loop stops once
-    adding a stage gains less than ``gain_tol`` (early stopping), and ``best_n_stages`` is T*.
+    adding a stage gains less than ``gain_tol``, or no more than the two optima's integration errors together
+    (early stopping), and ``best_n_stages`` is T*: the fewest stages within integration error of the lowest error.
+    A gain the engine cannot resolve is no gain: with hard labels from T = 6 on, QMC's error (~1e-5) would
+    otherwise let noise add stages up to the cap.
 
     bias: 'learn' (every stage), 'fix_first' (stages 2..T keep stage 1's learned bias) or 'tune' (one
     bias value B for every stage, searched with the lams within bounds["bias"], default [-3, 3]: the
@@ -356,8 +367,10 @@ def optimize(problem: _core.Problem, n_stages: int | None = None, *, max_stages:
             failure = str(e)  # reported; the optima found so far stand
             break
         optima.append(opt)
-        if max_stages is not None and T > 1 and optima[-2].eps_final - opt.eps_final < gain_tol:
-            break
+        if max_stages is not None and T > 1:
+            gain = optima[-2].eps_final - opt.eps_final
+            if gain < gain_tol or not gain > _resolution(optima[-2], opt):
+                break
     if failure:
         warnings.warn(f"optimize stopped at T = {len(optima) + 1}: {failure}", RuntimeWarning, stacklevel=2)
     return OptimizeResult(problem, loss, labels, bias, optima, gain_tol, time.perf_counter() - t0, failure, bool(mix))
