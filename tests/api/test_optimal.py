@@ -1,5 +1,7 @@
 """The optimiser finds real optima: no worse than the reference's sweep, its warm starts or restarts."""
 
+import warnings
+
 import numpy as np
 import pytest
 import sdgmm
@@ -60,6 +62,34 @@ def test_early_stopping_stops_when_the_gain_falls_below_tolerance():
     assert len(res.optima) == 3
     assert eps[1] - eps[2] < 0.03 < eps[0] - eps[1]
     assert res.best_n_stages == 3
+
+
+def _fake_optima(monkeypatch, eps, eps_error):
+    """optimize() with each stage count's search replaced by a given optimum (eps, eps_error)."""
+    import sdgmm.optimal._optimize as module
+
+    def fake(settings, T, starts, rng):
+        return module.StageCountOptimum(T, np.ones(T), np.full(T - 1, np.inf), np.full(T, eps[T - 1]),
+                                        np.full(T, eps_error[T - 1]), (), 1, 0.0, True)
+
+    monkeypatch.setattr(module, "_accurate_optimum", fake)
+
+
+def test_early_stopping_ignores_a_gain_within_the_integration_error(monkeypatch):
+    """T = 3 gains 2e-5 over T = 2, more than gain_tol but not more than their errors (1e-5 + 1.5e-5): noise,
+    not a stage worth adding. Before, T* was 3 and the search went on to T = 4."""
+    _fake_optima(monkeypatch, [0.30, 0.29, 0.28998, 0.2899], [0.0, 1e-5, 1.5e-5, 1e-5])
+    res = sdgmm.optimize(MAIN, max_stages=4, gain_tol=1e-6)
+    assert [o.n_stages for o in res.optima] == [1, 2, 3]
+    assert res.best_n_stages == 2
+
+
+def test_best_is_the_fewest_stages_within_integration_error_of_the_lowest(monkeypatch):
+    # T = 4 is lowest; T = 3 is 3e-6 above it with errors 2e-6 + 2e-6 (unresolved), T = 2 is 1e-4 above (resolved)
+    _fake_optima(monkeypatch, [0.30, 0.2901, 0.290003, 0.29], [0.0, 1e-9, 2e-6, 2e-6])
+    res = sdgmm.optimize(MAIN, n_stages=4)
+    assert res.best_n_stages == 3
+    assert res.best.eps_final == 0.290003
 
 
 def test_an_unsolvable_stage_count_is_reported_not_hidden():
@@ -222,3 +252,22 @@ def test_the_limit_check_rule_keeps_the_default_rules_differences(alpha, T):
     fast, full = difference(check), difference(default)
     assert abs(full) > 1e-7  # a difference the check can see
     assert abs(fast - full) <= 1e-9
+
+
+@pytest.mark.parametrize("labels", ["soft", "hard"])
+def test_the_search_rule_is_the_rule_the_engine_applies(labels):
+    """search_accuracy asks for tensor nodes or cheap QMC points by T; the engine must apply exactly that rule.
+    Before, hard T = 6 asked for 5 tensor nodes, which theory's automatic rule ignores from hard T = 6 on: every
+    search point ran the default QMC (1024 points x 8 replicates), 10-25x the cost of the cheap rule."""
+    from sdgmm.optimal._search import search_accuracy
+
+    problem = sdgmm.Problem(alpha=1.0, delta=0.5, rho=0.5, theta=0.2)
+    warnings.simplefilter("ignore", RuntimeWarning)  # the cheap rule need not converge soft T = 7 here: no matter
+    for T in range(1, 9):
+        rule = search_accuracy(T, labels)
+        r = sdgmm.theory(problem, sdgmm.make_stages([1.0] * T, None if labels == "hard" else [1.0] * (T - 1),
+                                                    hard=labels == "hard"), **rule, on_nonconvergence="warn")
+        if "gh_nodes" in rule:
+            assert (r.method, r.gh_nodes) == ("tensor", rule["gh_nodes"]), T
+        else:
+            assert (r.method, r.qmc_points) == ("qmc", rule["qmc_points"]), T

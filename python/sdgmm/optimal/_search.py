@@ -13,8 +13,10 @@ from sdgmm._model import make_stages
 from sdgmm._theory import ACCURACY_WARNING, theory
 from sdgmm.errors import ConvergenceError
 
-# Tensor nodes per coordinate for the search, by T (see search_accuracy); beyond: cheap QMC.
-SEARCH_NODES = {"soft": {1: 12, 2: 12, 3: 12, 4: 8, 5: 5, 6: 5}, "hard": {1: 12, 2: 12, 3: 12, 4: 8, 5: 6, 6: 5}}
+# Tensor nodes per coordinate for the search, by T (see search_accuracy); beyond: cheap QMC. The counts stop where
+# theory's automatic rule stops taking the tensor rule (T = 6 soft, 5 hard): beyond it gh_nodes would be ignored,
+# and hard T = 6 ran the default QMC, 0.2-0.8 s a point where the cheap one takes 0.01-0.03 s (both within 7e-4).
+SEARCH_NODES = {"soft": {1: 12, 2: 12, 3: 12, 4: 8, 5: 5, 6: 5}, "hard": {1: 12, 2: 12, 3: 12, 4: 8, 5: 6}}
 SEARCH_RULE_ERROR = 1e-3  # search_accuracy's rule ranks points to within this (measured <= 3e-4)
 # Where a soft tensor rule cannot rank a point: QMC, which keeps its accuracy on steep targets (error ~1e-4 here).
 # Converged fallbacks take 100-120 iterations (digits spectrum, beta 5-30); a point that takes 300 is not ranked.
