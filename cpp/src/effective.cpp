@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <numeric>
 #include <random>
 #include <type_traits>
 
@@ -140,8 +142,9 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
   const bool smooth = in.smooth && next.targets == Targets::soft && opt.method != Method::mc;
   ParticleSet out = empty_like(in, smooth, in.size() * (opt.method == Method::tensor ? opt.gh_nodes : 2));
   std::vector<Child> kids;
+  const std::vector<double> offsets = f.offsets(in);
   for (std::size_t p = 0; p < in.size(); ++p) {
-    const double A = f.offset(in, p);
+    const double A = offsets[p];
     const double y = in.target[p];
     const double jump = hard ? (zero_crossing_field<P>(y, f.c) - A) / U_tt : kFree;
     children(in, p, jump, opt, samples, kids);
@@ -217,6 +220,16 @@ class TargetTables {
   std::vector<std::pair<double, InnerTable<L>>> tables_;
 };
 
+// sum_p a[p] b[p] over n entries, with four partial sums so that the products pipeline.
+double dot(const double* a, const double* b, std::size_t n) {
+  double s[4] = {0.0, 0.0, 0.0, 0.0};
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) s[k] += a[i + k] * b[i + k];
+  for (; i < n; ++i) s[0] += a[i] * b[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 template <class L>
 StageMoments moments(const ParticleSet& outer, const StageField& f, const IntegrationOptions& opt,
                      const Eigen::MatrixXd& samples, bool field_basis, std::vector<double>& guess) {
@@ -232,8 +245,7 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
   if (guess.size() != outer.size() * n_inner)
     guess.assign(outer.size() * n_inner, std::numeric_limits<double>::quiet_NaN());
   const double U_tt = f.U.back();
-  std::vector<double> A(outer.size());
-  for (std::size_t p = 0; p < outer.size(); ++p) A[p] = f.offset(outer, p);
+  const std::vector<double> A = f.offsets(outer);
   TargetTables<L> tables;  // mc integrates each particle's own sample, not a rule
   if (!sampled) tables = TargetTables<L>(outer, A, f, gh);
   auto empty = [&] {
@@ -242,35 +254,46 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
     mo.z_z.assign(nz, 0.0);
     return mo;
   };
-  // The particles [begin, end) summed into mo.
+  // The particles [begin, end) summed into mo: first each particle's inner sums over xi_t (E_t[z], E_t[z xi_t],
+  // E_t[z^2], E_t[dz/dh], E_t[dz/dy], E_t[u]) times its weight, then the moments as dot products over the chunk.
   auto accumulate = [&](std::size_t begin, std::size_t end, StageMoments& mo) {
-    std::vector<double> H;
+    const std::size_t n = end - begin;
+    const auto buffer = std::make_unique_for_overwrite<double[]>(6 * n);  // every entry is written below
+    double *wz = buffer.get(), *wzx = wz + n, *wzz = wzx + n, *wdzdh = wzz + n, *wdzdy = wdzdh + n, *wu = wdzdy + n;
     static constexpr double kOne = 1.0;
-    for (std::size_t p = begin; p < end; ++p) {
+    const InnerTable<L>* table = nullptr;
+    double table_y = std::numeric_limits<double>::quiet_NaN();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t p = begin + i;
       const double y = outer.target[p];
-      // Inner sums over xi_t: E_t[z], E_t[z xi_t], E_t[z^2], E_t[dz/dh], E_t[dz/dy], E_t[u].
-      const InnerTable<L>* table = tables.find(y);
+      if (!(y == table_y)) table = tables.find(y), table_y = y;
       const std::span<double> g(guess.data() + p * n_inner, n_inner);
       const InnerSums S = table ? table->at(A[p])
                           : sampled
                               ? inner_sums<L>(A[p], y, U_tt, f.c, {&samples(outer.point[p], k_own), 1}, {&kOne, 1}, g)
                               : inner_sums<L>(A[p], y, U_tt, f.c, gh.x, gh.w, g);
       const double wt = outer.weight[p];
-      if (field_basis) {
-        field_gradient(outer, f, p, H);
-        for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += wt * (S.dzdh * H[l] + S.dzdy * outer.dy[l][p]);
-        mo.dz_dg[k_own] += wt * S.dzdh;
-      } else {
-        for (int k = 0; k < k_own; ++k) mo.z_xi[k] += wt * S.z * outer.xi[k][p];
-        mo.z_xi[k_own] += wt * S.z_x;
-      }
-      for (std::size_t k = 0; k < nz; ++k) mo.z_z[k] += wt * S.z * outer.z[k][p];
-      mo.zz += wt * S.zz;
-      mo.s_z += wt * S.z * outer.s[p];
-      mo.z += wt * S.z;
-      mo.dzdh += wt * S.dzdh;
-      mo.u += wt * S.u;
+      wz[i] = wt * S.z, wzx[i] = wt * S.z_x, wzz[i] = wt * S.zz;
+      wdzdh[i] = wt * S.dzdh, wdzdy[i] = wt * S.dzdy, wu[i] = wt * S.u;
     }
+    auto sum = [n](const double* v) { return std::accumulate(v, v + n, 0.0); };
+    auto with = [&](const double* a, const std::vector<double>& row) { return dot(a, row.data() + begin, n); };
+    if (field_basis) {
+      // E[dz_t/dg_l] = E[dz/dh H_l + dz/dy dy_l], H_l = sum_{j<t} r_j dz_j/dg_l (field_gradient).
+      for (int j = 0; j < k_own; ++j)
+        for (int l = 0; l <= j; ++l) mo.dz_dg[l] += f.r[j] * with(wdzdh, outer.dz[j * (j + 1) / 2 + l]);
+      for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += with(wdzdy, outer.dy[l]);
+      mo.dz_dg[k_own] += sum(wdzdh);
+    } else {
+      for (int k = 0; k < k_own; ++k) mo.z_xi[k] += with(wz, outer.xi[k]);
+      mo.z_xi[k_own] += sum(wzx);
+    }
+    for (std::size_t k = 0; k < nz; ++k) mo.z_z[k] += with(wz, outer.z[k]);
+    mo.zz += sum(wzz);
+    mo.s_z += with(wz, outer.s);
+    mo.z += sum(wz);
+    mo.dzdh += sum(wdzdh);
+    mo.u += sum(wu);
   };
   // Fixed chunks of particles, summed in order: the result does not depend on the number of threads.
   constexpr std::size_t kChunk = 8192;
@@ -285,10 +308,15 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
 
 }  // namespace
 
-double StageField::offset(const ParticleSet& set, std::size_t p) const {
-  double A = set.s[p] * m + b;
-  for (std::size_t k = 0; k + 1 < U.size(); ++k) A += U[k] * set.xi[k][p];
-  for (std::size_t k = 0; k < r.size(); ++k) A += r[k] * set.z[k][p];
+std::vector<double> StageField::offsets(const ParticleSet& set) const {
+  // Row by row: each pass streams one coordinate of every particle.
+  std::vector<double> A(set.s);
+  for (double& a : A) a = a * m + b;
+  auto add_row = [&](double coefficient, const std::vector<double>& row) {
+    for (std::size_t p = 0; p < A.size(); ++p) A[p] += coefficient * row[p];
+  };
+  for (std::size_t k = 0; k + 1 < U.size(); ++k) add_row(U[k], set.xi[k]);
+  for (std::size_t k = 0; k < r.size(); ++k) add_row(r[k], set.z[k]);
   return A;
 }
 

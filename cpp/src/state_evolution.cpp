@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -54,6 +55,7 @@ TheoryResult empty_result(int T, Method method) {
   r.residual.assign(T, kNaN);
   r.converged.assign(T, false);
   r.collapsed.assign(T, false);
+  r.solution.assign(T, Eigen::VectorXd());
   return r;
 }
 
@@ -113,17 +115,21 @@ int limit_prediction(const Problem& p, const std::vector<Stage>& stages, int t, 
   return 0;
 }
 
+// Fixed points of a solve, by stage: where another solve's iterations start (none: each stage's default start).
+using Starts = std::span<const Eigen::VectorXd>;
+
 // One full stage-by-stage solve with one integration rule: each stage in turn is checked for the exact limits
 // that need no fixed point (a collapse, a constant limit classifier), solved, recorded and frozen.
 class StageByStage {
  public:
   StageByStage(const Problem& p, const std::vector<Stage>& stages, Loss loss, const IntegrationOptions& integ,
-               const FixedPointOptions& fp)
+               const FixedPointOptions& fp, Starts starts)
       : p_(p),
         stages_(stages),
         loss_(loss),
         integ_(integ),
         fp_(fp),
+        starts_(starts),
         samples_(sample_matrix(integ, static_cast<int>(stages.size()))),
         saddle_(p, stages, integ.method == Method::mc),
         res_(empty_result(static_cast<int>(stages.size()), integ.method)),
@@ -189,13 +195,27 @@ class StageByStage {
           chain_ ? chain_->moments(*field) : stage_moments(outer_, *field, loss_, integ_, samples_, stein, guess);
       return saddle_.next_x(t, mo, x, stein);
     };
-    Eigen::VectorXd x = saddle_.initial_x(t);
     const FixedPointUnits units = [&](const Eigen::VectorXd& at) { return saddle_.units(t, at); };
-    const FixedPointReport rep = solve_fixed_point(G, x, fp_, units);
+    Eigen::VectorXd x = saddle_.initial_x(t);
+    // Another rule's fixed point (a coarser one, or the rule with one node fewer) is within its integration error
+    // of this one: from there the iteration needs about half of its steps (hard T = 6, qmc: 10 -> 5). A start
+    // that fails falls back to the default one.
+    const bool warm = static_cast<std::size_t>(t) < starts_.size() && starts_[t].size() == x.size();
+    FixedPointReport rep;
+    if (warm) {
+      Eigen::VectorXd start = starts_[t];
+      rep = solve_fixed_point(G, start, fp_, units);
+      if (rep.converged) x = start;
+    }
+    if (!rep.converged) {
+      guess.clear();
+      rep = solve_fixed_point(G, x, fp_, units);
+    }
     auto field = saddle_.set_stage(t, x);
     res_.iterations[t] = rep.iterations;
     res_.residual[t] = rep.residual;
     res_.converged[t] = rep.converged && field && std::isfinite(saddle_.eps(t));
+    if (res_.converged[t]) res_.solution[t] = x;
     return res_.converged[t] ? field : std::nullopt;
   }
 
@@ -223,6 +243,7 @@ class StageByStage {
   Loss loss_;
   const IntegrationOptions& integ_;
   const FixedPointOptions& fp_;
+  Starts starts_;
   const Eigen::MatrixXd samples_;
   Saddle saddle_;
   TheoryResult res_;
@@ -231,8 +252,8 @@ class StageByStage {
 };
 
 TheoryResult solve_once(const Problem& p, const std::vector<Stage>& stages, Loss loss, const IntegrationOptions& integ,
-                        const FixedPointOptions& fp) {
-  return StageByStage(p, stages, loss, integ, fp).run();
+                        const FixedPointOptions& fp, Starts starts = {}) {
+  return StageByStage(p, stages, loss, integ, fp, starts).run();
 }
 
 // Mean of the replicate solves; the per-stage eps error is the standard error of the mean.
@@ -261,11 +282,23 @@ TheoryResult average(const std::vector<TheoryResult>& reps) {
       out.residual[t] = std::max(out.residual[t], r.residual[t]);
     }
   }
+  for (std::size_t t = 0; t < out.solution.size(); ++t) {
+    const bool all = std::all_of(reps.begin(), reps.end(), [&](const TheoryResult& r) {
+      return r.solution[t].size() > 0 && r.solution[t].size() == out.solution[t].size();
+    });
+    if (!all) {
+      out.solution[t].resize(0);
+      continue;
+    }
+    for (std::size_t i = 1; i < reps.size(); ++i) out.solution[t] += reps[i].solution[t];
+    out.solution[t] /= n;
+  }
   return out;
 }
 
 // The independent scrambles run in parallel; their spread is the error estimate.
-TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss loss, const TheoryOptions& opt) {
+TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss loss, const TheoryOptions& opt,
+                       Starts starts) {
   const int R = std::max(2, opt.integration.qmc_replicates);
   std::vector<TheoryResult> reps(R);
   const std::uint64_t seed = opt.integration.seed;  // both halves: seeds differing in the upper 32 bits differ
@@ -277,7 +310,7 @@ TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss 
   for (int r = 0; r < R; ++r) {
     IntegrationOptions integ = opt.integration;
     integ.seed = seeds[r];
-    reps[r] = solve_once(p, stages, loss, integ, opt.fixed_point);
+    reps[r] = solve_once(p, stages, loss, integ, opt.fixed_point, starts);
   }
   return average(reps);
 }
@@ -337,8 +370,9 @@ int max_gh_nodes(int T) {
 
 namespace {
 
-// One solve with the resolved rule, with its error estimate.
-TheoryResult solve_with(const Problem& problem, const std::vector<Stage>& stages, Loss loss, const TheoryOptions& opt) {
+// One solve with the resolved rule, with its error estimate; `starts`: a coarser rule's fixed points.
+TheoryResult solve_with(const Problem& problem, const std::vector<Stage>& stages, Loss loss, const TheoryOptions& opt,
+                        Starts starts = {}) {
   switch (opt.integration.method) {
     case Method::mc: {
       // The reference's iteration: damping 0.9 on the old iterate, tolerance 1e-7.
@@ -346,13 +380,13 @@ TheoryResult solve_with(const Problem& problem, const std::vector<Stage>& stages
       return solve_once(problem, stages, loss, opt.integration, reference);
     }
     case Method::qmc: {
-      TheoryResult r = solve_qmc(problem, stages, loss, opt);
+      TheoryResult r = solve_qmc(problem, stages, loss, opt, starts);
       r.qmc_points = opt.integration.qmc_points;
       return r;
     }
     case Method::automatic:  // resolved by the caller
     case Method::tensor: {
-      TheoryResult fine = solve_once(problem, stages, loss, opt.integration, opt.fixed_point);
+      TheoryResult fine = solve_once(problem, stages, loss, opt.integration, opt.fixed_point, starts);
       fine.gh_nodes = opt.integration.gh_nodes;
       if (opt.estimate_error) {
         IntegrationOptions coarse = opt.integration;
@@ -360,7 +394,7 @@ TheoryResult solve_with(const Problem& problem, const std::vector<Stage>& stages
         // here), at (1 - 1/n)^(T-1) of the cost.
         coarse.gh_nodes = std::max(2, coarse.gh_nodes - 1);
         coarse.split_nodes = std::max(2, coarse.split_nodes - 1);
-        const TheoryResult c = solve_once(problem, stages, loss, coarse, opt.fixed_point);
+        const TheoryResult c = solve_once(problem, stages, loss, coarse, opt.fixed_point, fine.solution);
         fine.eps_error = (fine.eps - c.eps).cwiseAbs();
       }
       return fine;
@@ -425,7 +459,7 @@ TheoryResult refined(const Problem& problem, const std::vector<Stage>& stages, L
   TheoryResult r = solve_with(problem, stages, loss, opt);
   while (all_converged(r) && worst_error(r) > opt.accuracy &&
          finer(opt.integration, stages, worst_error(r), opt.accuracy)) {
-    TheoryResult next = solve_with(problem, stages, loss, opt);
+    TheoryResult next = solve_with(problem, stages, loss, opt, r.solution);
     if (!all_converged(next)) break;
     const bool stalled = opt.integration.method == Method::tensor && !(worst_error(next) <= kStall * worst_error(r));
     r = std::move(next);

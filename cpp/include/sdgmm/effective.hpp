@@ -62,7 +62,7 @@ struct StageField {
   std::vector<double> r;  // k < t
   double c = 1.0;         // delta chi_tt
   bool limit = false;     // lam = inf: the rescaled stage with LinearLimitLoss (see loss.hpp)
-  double offset(const ParticleSet& set, std::size_t p) const;  // A for particle p
+  std::vector<double> offsets(const ParticleSet& set) const;  // A of every particle
 };
 
 // The four label classes at dimension 0: the starting set of every method. For qmc and mc the

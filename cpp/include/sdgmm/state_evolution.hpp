@@ -42,6 +42,9 @@ struct TheoryResult {
   int gh_nodes = 0;              // tensor: nodes per coordinate of the rule used (0 otherwise)
   int qmc_points = 0;            // qmc: points per replicate of the rule used (0 otherwise)
   bool accuracy_reached = true;  // max eps_error <= the options' accuracy (true when none was asked for)
+  // Each converged stage's fixed point in the saddle's unknowns (saddle.hpp; empty for a stage not solved by
+  // one): where a finer rule's iteration starts.
+  std::vector<Eigen::VectorXd> solution;
 };
 
 // Throws std::invalid_argument naming the first bad setting.
