@@ -114,7 +114,7 @@ void children(const ParticleSet& in, std::size_t p, double jump, const Integrati
       if (std::isnan(jump))
         out.push_back({z, 1.0, kFree});
       else
-        split_sample(jump, normal_cdf(z), opt.prune, out);
+        split_sample(jump, normal_cdf(z), opt.qmc_prune, out);
       return;
     }
     case Method::automatic:  // never: the rule is resolved before any particle exists

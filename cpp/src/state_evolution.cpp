@@ -351,6 +351,7 @@ void validate(const TheoryOptions& o) {
        i.gh_nodes);
   need(i.qmc_gh_nodes >= 2 && i.qmc_gh_nodes <= 400, "qmc_gh_nodes", "must lie in [2, 400]", i.qmc_gh_nodes);
   need(i.prune >= 0.0 && i.prune < 1e-3, "prune", "must lie in [0, 1e-3)", i.prune);
+  need(i.qmc_prune >= 0.0 && i.qmc_prune < 1e-3, "qmc_prune", "must lie in [0, 1e-3)", i.qmc_prune);
   need(i.split_nodes == 0 || (i.split_nodes >= 2 && i.split_nodes <= 400), "split_nodes",
        "must be 0 (as gh_nodes) or lie in [2, 400]", i.split_nodes);
   need(i.qmc_points >= 2, "qmc_points", "must be >= 2", i.qmc_points);

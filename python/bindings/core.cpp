@@ -100,7 +100,8 @@ NB_MODULE(_core, mod) {
       .def_rw("qmc_replicates", &IntegrationOptions::qmc_replicates)
       .def_rw("mc_samples", &IntegrationOptions::mc_samples)
       .def_rw("seed", &IntegrationOptions::seed)
-      .def_rw("prune", &IntegrationOptions::prune);
+      .def_rw("prune", &IntegrationOptions::prune)
+      .def_rw("qmc_prune", &IntegrationOptions::qmc_prune);
 
   nb::class_<FixedPointOptions>(mod, "FixedPointOptions")
       .def(nb::init<>())

@@ -117,6 +117,7 @@ OPTION_CASES = [
     ({"seed": -1}, r"^seed"),
     ({"max_iter": 0}, r"^max_iter"),
     ({"prune": -1.0}, r"^prune"),
+    ({"qmc_prune": 1e-3}, r"^qmc_prune"),
     ({"threads": -1}, r"^threads"),
 ]
 

@@ -114,3 +114,17 @@ def test_a_finite_lam_stage_the_tensor_rule_cannot_converge_falls_back_to_qmc():
     check = sdgmm.theory(problem, stages, method="qmc", qmc_points=4096, seed=7, accuracy=0)
     assert auto.method == "qmc" and auto.converged.all()
     assert np.all(np.abs(auto.eps - check.eps) <= 3 * np.hypot(auto.eps_error, check.eps_error) + 1e-7)
+
+
+def test_the_qmc_split_prune_drops_particles_within_its_bias_bound():
+    """qmc_prune drops the side of a hard-label jump less likely than itself: at most qmc_prune of weight per stage,
+    which bounds the bias. At hard T = 5 it acts (the results move) and moves every stage by far less than T times
+    the default 1e-7; a large value (1e-4) moves them by more than the default's bound, so the option is read."""
+    p = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.5, theta=0.3)
+    stages = sdgmm.make_stages([1.0, 0.5, 0.5, 0.5, 0.5], hard=True, bias="fix_first")
+    solve = lambda prune: sdgmm.theory(p, stages, method="qmc", qmc_points=256, qmc_replicates=2, accuracy=0,
+                                       qmc_prune=prune).eps  # noqa: E731
+    exact, default, coarse = solve(0.0), solve(1e-7), solve(1e-4)
+    moved = np.max(np.abs(default - exact))
+    assert 0 < moved <= 1e-8
+    assert np.max(np.abs(coarse - exact)) > 5 * 1e-7

@@ -157,9 +157,9 @@ Model and notation: see 'sdgmm --help'. Reported per stage count T:
   evaluations  state-evolution evaluations of the search; seconds its time
   converged    every local search ended on its tolerance (not on its evaluation budget)
   at_bound     hyperparameters that ended on an edge of the search box
-  best         * marks T*, the stage count with the lowest optimal error
-With --max-stages the loop stops early once one more stage gains less than --gain-tol; with --n-stages
-every count up to it is optimised. The csv output has columns lam_1.., beta_2.. (inf for hard labels)
+  best         * marks T*, the fewest stages with the lowest optimal error, to within integration error
+With --max-stages the loop stops early once one more stage gains less than --gain-tol, or no more than the
+two optima's eps_error together; with --n-stages every count up to it is optimised. The csv output has columns lam_1.., beta_2.. (inf for hard labels)
 and best; the json output also holds every stage's eps at each optimum."""
 
 OPTIMIZE_EXIT_STATUS = """\
