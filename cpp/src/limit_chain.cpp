@@ -1,7 +1,9 @@
 #include "sdgmm/limit_chain.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "sdgmm/integrate.hpp"
@@ -68,7 +70,7 @@ LimitChain::Frame LimitChain::frame() const {
 }
 
 bool LimitChain::applies(const std::vector<Stage>& stages, Method method) {
-  if (method != Method::qmc) return false;
+  if (method != Method::qmc || stages.size() > kMaxStages) return false;
   for (std::size_t t = 0; t < stages.size(); ++t)
     if (!stages[t].is_limit() || (t > 0 && stages[t].targets != Targets::hard)) return false;
   return true;
@@ -80,39 +82,48 @@ bool LimitChain::applies(const std::vector<Stage>& stages, Method method) {
 void LimitChain::build() {
   const int t = static_cast<int>(frozen_.size());
   const auto classes = label_classes(problem_);
-  const int width = t + 1;
   sums_ = Sums{};
   sums_.Pdj.assign(t, 0.0), sums_.Pddj.assign(t, 0.0);
   sums_.Pd_eta = Eigen::VectorXd::Zero(std::max(t - 1, 0));
-  std::vector<double> lo, hi, path, lo2, hi2, path2;  // path: row i holds interval i's targets y_0..y_t
+  // rc[k][j] = r_j c_j of stage k's field: the weight of z_j / c_j = d_j in its threshold.
+  std::vector<std::vector<double>> rc(t);
+  for (int k = 0; k < t; ++k)
+    for (int j = 0; j < k; ++j) rc[k].push_back(frozen_[k].r[j] * frozen_[j].c);
+  // An interval's targets y_1..y_t are pseudo-labels mixed with the class's noisy label: bit j - 1 of `bits` holds
+  // stage j's pseudo-label, and d[j][bit] = y_j - 1/2 (y_0, the noisy label itself, has no bit).
+  std::vector<double> lo, hi, lo2, hi2;
+  std::vector<std::uint64_t> bits, bits2;
+  std::vector<std::array<double, 2>> d(t + 1);
+  auto bit = [](std::uint64_t b, int j) { return j == 0 ? 0 : static_cast<int>((b >> (j - 1)) & 1U); };
   auto cut = [&](const Eigen::VectorXd& slope, const Eigen::VectorXd& shift, double weight, int row) {
     for (const LabelClass& c : classes) {
-      lo.assign(1, -kInf), hi.assign(1, kInf), path.assign(width, 0.0);
-      path[0] = c.y_noisy;
+      d[0] = {c.y_noisy - 0.5, c.y_noisy - 0.5};
+      for (int j = 1; j <= t; ++j)
+        d[j] = {mixed_target(0.0, c.y_noisy, stages_[j]) - 0.5, mixed_target(1.0, c.y_noisy, stages_[j]) - 0.5};
+      lo.assign(1, -kInf), hi.assign(1, kInf), bits.assign(1, 0);
       for (int k = 0; k < t; ++k) {  // stage k's training logit fixes the target of stage k + 1
         const StageField& f = frozen_[k];
-        lo2.clear(), hi2.clear(), path2.clear();
+        const double base = -(c.s * f.m + f.b + shift[k]);
+        lo2.clear(), hi2.clear(), bits2.clear();
         for (std::size_t i = 0; i < lo.size(); ++i) {
-          const double* y = &path[i * width];
+          const std::uint64_t b = bits[i];
           // u_k = s m + b + g_k + sum_j r_j z_j + z_k > 0  <=>  slope_k x > theta.
-          double theta = -(c.s * f.m + f.b + shift[k] + f.c * (y[k] - 0.5));
-          for (int j = 0; j < k; ++j) theta -= f.r[j] * frozen_[j].c * (y[j] - 0.5);
-          auto add = [&](double a, double b, double pseudo) {
-            if (!(b > a)) return;
-            lo2.push_back(a), hi2.push_back(b);
-            for (int j = 0; j < width; ++j) path2.push_back(y[j]);
-            path2[path2.size() - width + k + 1] = mixed_target(pseudo, c.y_noisy, stages_[k + 1]);
+          double theta = base - f.c * d[k][bit(b, k)];
+          for (int j = 0; j < k; ++j) theta -= rc[k][j] * d[j][bit(b, j)];
+          auto add = [&](double from, double to, bool pseudo) {
+            if (!(to > from)) return;
+            lo2.push_back(from), hi2.push_back(to), bits2.push_back(pseudo ? b | (std::uint64_t{1} << k) : b);
           };
           if (slope[k] == 0.0) {
-            add(lo[i], hi[i], theta < 0.0 ? 1.0 : 0.0);
+            add(lo[i], hi[i], theta < 0.0);
             continue;
           }
           const double at = std::clamp(theta / slope[k], lo[i], hi[i]);
-          const double below = slope[k] > 0.0 ? 0.0 : 1.0;  // the target where x < at
+          const bool below = slope[k] < 0.0;  // the pseudo-label where x < at
           add(lo[i], at, below);
-          add(at, hi[i], 1.0 - below);
+          add(at, hi[i], !below);
         }
-        lo.swap(lo2), hi.swap(hi2), path.swap(path2);
+        lo.swap(lo2), hi.swap(hi2), bits.swap(bits2);
       }
       // The intervals are contiguous (each cut splits one in two, in order), so each end's tail and density are
       // computed once.
@@ -124,12 +135,14 @@ void LimitChain::build() {
         const double tail_hi = last ? 0.0 : tail(hi[i]), pdf_hi = last ? 0.0 : normal_pdf(hi[i]);
         const double P = w * normal_mass(lo[i], tail_lo, hi[i], tail_hi), M = w * (pdf_lo - pdf_hi);
         tail_lo = tail_hi, pdf_lo = pdf_hi;
-        const double* y = &path[i * width];
-        const double d = y[t] - 0.5;  // z_t / c_t
-        sums_.P += P, sums_.Ps += P * c.s, sums_.Pd += P * d, sums_.Psd += P * c.s * d, sums_.Pdd += P * d * d;
-        sums_.Md += M * d;
-        for (int j = 0; j < t; ++j) sums_.Pdj[j] += P * (y[j] - 0.5), sums_.Pddj[j] += P * d * (y[j] - 0.5);
-        point += P * d;
+        const double dt = d[t][bit(bits[i], t)];  // z_t / c_t
+        sums_.P += P, sums_.Ps += P * c.s, sums_.Pd += P * dt, sums_.Psd += P * c.s * dt, sums_.Pdd += P * dt * dt;
+        sums_.Md += M * dt;
+        for (int j = 0; j < t; ++j) {
+          const double dj = d[j][bit(bits[i], j)];
+          sums_.Pdj[j] += P * dj, sums_.Pddj[j] += P * dt * dj;
+        }
+        point += P * dt;
       }
       if (row >= 0)
         for (int k = 0; k + 1 < t; ++k) sums_.Pd_eta[k] += point * samples_(row, k);

@@ -26,8 +26,9 @@ class LimitChain {
   LimitChain(const Problem& problem, const std::vector<Stage>& stages, const Eigen::MatrixXd& samples);
 
   // True where this integration applies to stages 0..T-1: every stage at lam = inf, hard targets from stage 1 on,
-  // and the qmc rule.
+  // the qmc rule, and at most kMaxStages stages (an interval's pseudo-labels are the bits of one word).
   static bool applies(const std::vector<Stage>& stages, Method method);
+  static constexpr std::size_t kMaxStages = 64;
 
   // Stage t = frozen().size() is next: the probability that its target is 1, and its moments (the same sums as
   // stage_moments, xi basis) with its own field `f`. Both read sums over stage t's process, built once per stage.
