@@ -320,11 +320,13 @@ std::vector<double> StageField::offsets(const ParticleSet& set) const {
   return A;
 }
 
-ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& opt, const Eigen::MatrixXd& samples) {
+ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& opt, const Eigen::MatrixXd& samples,
+                              bool mirrored) {
   const auto classes = label_classes(problem);
   ParticleSet set;
   auto add = [&](const LabelClass& c, double weight, std::int32_t row) {
-    set.weight.push_back(weight);
+    if (mirrored && c.s < 0.0) return;
+    set.weight.push_back(mirrored ? 2.0 * weight : weight);
     set.s.push_back(c.s);
     set.noisy.push_back(c.y_noisy);
     set.target.push_back(c.y_noisy);

@@ -123,7 +123,7 @@ def test_the_qmc_split_prune_drops_particles_within_its_bias_bound():
     p = sdgmm.Problem(alpha=2.0, delta=0.5, rho=0.5, theta=0.3)
     stages = sdgmm.make_stages([1.0, 0.5, 0.5, 0.5, 0.5], hard=True, bias="fix_first")
     solve = lambda prune: sdgmm.theory(p, stages, method="qmc", qmc_points=256, qmc_replicates=2, accuracy=0,
-                                       qmc_prune=prune).eps  # noqa: E731
+                                       qmc_prune=prune).eps
     exact, default, coarse = solve(0.0), solve(1e-7), solve(1e-4)
     moved = np.max(np.abs(default - exact))
     assert 0 < moved <= 1e-8

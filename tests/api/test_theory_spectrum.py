@@ -28,18 +28,26 @@ def _spectral(problem: dict, mean) -> Problem:
 def test_flat_spectrum_reproduces_the_isotropic_engine(case):
     # tests/data/isotropic_engine.json: the isotropic engine before the general-covariance ridge side replaced
     # it (tests/data/record_isotropic_engine.py). A flat spectrum with mu~_i = 1, and one whose mean puts all
-    # of |mu|^2 in a third of the directions (only sum mu~_i^2 matters), give the same numbers to 1e-12.
+    # of |mu|^2 in a third of the directions (only sum mu~_i^2 matters), give the same numbers as the isotropic
+    # problem to 1e-12, and the recording's to 1e-9: later engines take other paths to the same fixed points
+    # (warm-started estimates, mirror-symmetric classes). The fixed points' tolerance, amplified by nearly collinear
+    # stages, then moves chi by up to 1.7e-10 (hard T = 4 with limit stages) and Q by 1.2e-9 where Q ~ 100.
     flat = _spectral(case["problem"], np.ones(48))
     uneven = _spectral(case["problem"], np.r_[np.full(16, math.sqrt(3.0)), np.zeros(32)])
+    isotropic = None
     for problem in (Problem(**case["problem"]), flat, uneven):
         r = _theory(problem, case, method="tensor")  # the rule 'auto' resolved to when the file was recorded
         assert r.converged.tolist() == case["converged"]
+        isotropic = isotropic or r
         for key in ("eps", "m", "b", "Q", "chi"):
             ref, got = np.asarray(case[key], float), np.asarray(getattr(r, key), float)
             got = np.triu(np.nan_to_num(got)) if key == "chi" else got
             finite = np.isfinite(ref)
             assert np.array_equal(finite, np.isfinite(got)), key
-            assert np.abs(got[finite] - ref[finite]).max(initial=0.0) <= 1e-12, key
+            assert np.all(np.abs(got[finite] - ref[finite]) <= 1e-9 * np.maximum(1.0, np.abs(ref[finite]))), key
+            same = np.asarray(getattr(isotropic, key), float)
+            same = np.triu(np.nan_to_num(same)) if key == "chi" else same
+            assert np.abs(got[finite] - same[finite]).max(initial=0.0) <= 1e-12, key
 
 
 def _power_law(N=1000, exponent=0.8):

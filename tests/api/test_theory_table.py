@@ -50,17 +50,36 @@ def test_pure_noise_gives_chance():
 
 @pytest.mark.parametrize("hard", [False, True])
 def test_balanced_bias_vanishes_and_is_antisymmetric_in_rho(hard):
-    """b = 0 at rho = 1/2 is not imposed: b(rho) = -b(1 - rho) and b -> 0 continuously."""
+    """b = 0 at rho = 1/2, where the tensor rule imposes it (it integrates one class of each mirror pair). Away from
+    it every class is integrated, nothing is imposed, and b(rho) = -b(1 - rho) with b -> 0 continuously."""
     stages = sdgmm.make_stages([1.0, 0.5, 0.5], None if hard else [2.0, 2.0], hard=hard)
 
     def b(rho):
         return sdgmm.theory(sdgmm.Problem(alpha=2.0, delta=0.5, rho=rho, theta=0.3), stages).b
 
-    assert np.abs(b(0.5)).max() < 1e-12
+    assert np.all(b(0.5) == 0.0)
     for d in (1e-2, 1e-4):
         lo, hi = b(0.5 - d), b(0.5 + d)
         np.testing.assert_allclose(lo, -hi, atol=1e-9)
         assert 0 < np.abs(hi).max() < 10 * d
+
+
+@pytest.mark.parametrize(("loss", "stages"), [
+    ("logistic", sdgmm.make_stages([1.5, 0.5, 2.0], [0.8, 1.2])),
+    ("logistic", sdgmm.make_stages([1.5, 0.5, 2.0, 1.0], hard=True)),
+    ("logistic", sdgmm.make_stages([1.5, 0.5, 2.0], hard=True, bias="fix_first")),
+    ("logistic", sdgmm.make_stages([1.5, 0.5, np.inf], [0.8, 1.2], xi=[0.5, 2.0])),
+    ("square", sdgmm.make_stages([1.5, 0.5, 2.0], hard=True)),
+], ids=["soft", "hard T=4", "fix_first", "mixed, limit", "square"])
+def test_a_symmetric_problem_integrates_half_the_classes_to_the_same_sums(loss, stages):
+    """At rho = 1/2 with symmetric noise the tensor rule integrates the s = +1 classes only, each standing for its
+    mirror image (half the cost). Against the full rule (rho a hair above 1/2, where the shortcut is off): the same
+    numbers to the fixed points' tolerance."""
+    mirrored, full = (sdgmm.theory(sdgmm.Problem(alpha=2.0, delta=0.5, rho=rho, theta=0.3), stages, loss)
+                      for rho in (0.5, 0.5 + 1e-13))
+    assert mirrored.method == full.method == "tensor"
+    for name in ("eps", "m", "Q", "chi", "Qh", "chih"):
+        np.testing.assert_allclose(getattr(mirrored, name), getattr(full, name), rtol=1e-8, atol=1e-10, err_msg=name)
 
 
 def test_reference_monte_carlo_mode_agrees_within_its_noise():

@@ -71,7 +71,14 @@ struct StageField {
 // The four label classes at dimension 0: the starting set of every method. For qmc and mc the
 // classes are attached to the rows of `samples` (all four per row for qmc, one drawn per row
 // with class probabilities for mc, as the reference does).
-ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& opt, const Eigen::MatrixXd& samples);
+// `mirrored` (a symmetric problem under the tensor rule): only the two classes with s = +1, at twice their
+// probability. Each stands for its mirror image too, (s, y, xi) -> (-s, 1 - y, -xi), which has z -> -z: the same
+// even moments (E[z xi], E[z^2], E[s z], ...), while the odd ones, E[z] and E[u], vanish and the caller must zero
+// them. The rule's nodes are symmetric, so the mirror images are the full rule's own particles: the same sums at
+// half the cost. (Under qmc the s = -1 classes at a point are the mirror images at the opposite point, an
+// antithetic pair: dropping them halves the points as well as the cost.)
+ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& opt, const Eigen::MatrixXd& samples,
+                              bool mirrored = false);
 
 // The outer set of the next stage, with stage t (field, loss) frozen: every particle gains xi_t,
 // split where the next stage's hard target jumps, and z_t plus the next target are stored.
