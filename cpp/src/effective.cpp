@@ -46,6 +46,7 @@ ParticleSet empty_like(const ParticleSet& in, bool smooth, std::size_t capacity)
   ParticleSet out;
   out.dims = in.dims + 1;
   out.smooth = smooth;
+  out.mirrored = in.mirrored;
   out.xi.resize(out.dims);
   out.z.resize(in.z.size() + 1);
   if (smooth) {
@@ -64,7 +65,7 @@ void field_gradient(const ParticleSet& in, const StageField& f, std::size_t p, s
   const int t = in.dims;
   H.assign(t, 0.0);
   for (int j = 0; j < t; ++j)
-    for (int l = 0; l <= j; ++l) H[l] += f.r[j] * in.dz[j * (j + 1) / 2 + l][p];
+    for (int l = 0; l <= j; ++l) H[l] += f.r[j] * in.dz[ParticleSet::dz_row(j, l)][p];
 }
 
 // Tensor rule at a jump at xi = a between the lower side (target 0) and the upper (target 1).
@@ -163,7 +164,7 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
       for (int l = 0; l <= t; ++l) {
         const double dh = l < t ? H[l] : 1.0, dyl = l < t ? in.dy[l][p] : 0.0;
         const double dz = pr.dzdh * dh + pr.dzdy * dyl;
-        out.dz[t * (t + 1) / 2 + l].push_back(dz);
+        out.dz[ParticleSet::dz_row(t, l)].push_back(dz);
         out.dy[l].push_back(slope * (dh + dz));  // du_t/dg_l = dh_t/dg_l + dz_t/dg_l
       }
     }
@@ -281,7 +282,7 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
     if (field_basis) {
       // E[dz_t/dg_l] = E[dz/dh H_l + dz/dy dy_l], H_l = sum_{j<t} r_j dz_j/dg_l (field_gradient).
       for (int j = 0; j < k_own; ++j)
-        for (int l = 0; l <= j; ++l) mo.dz_dg[l] += f.r[j] * with(wdzdh, outer.dz[j * (j + 1) / 2 + l]);
+        for (int l = 0; l <= j; ++l) mo.dz_dg[l] += f.r[j] * with(wdzdh, outer.dz[ParticleSet::dz_row(j, l)]);
       for (int l = 0; l < k_own; ++l) mo.dz_dg[l] += with(wdzdy, outer.dy[l]);
       mo.dz_dg[k_own] += sum(wdzdh);
     } else {
@@ -303,6 +304,7 @@ StageMoments moments(const ParticleSet& outer, const StageField& f, const Integr
   for (std::size_t c = 0; c < chunks; ++c) accumulate(c * kChunk, std::min(outer.size(), (c + 1) * kChunk), parts[c]);
   StageMoments mo = empty();
   for (const StageMoments& part : parts) add(mo, part);
+  if (outer.mirrored) mo.z = mo.u = 0.0;  // the odd moments: each particle's mirror image cancels them
   return mo;
 }
 
@@ -324,6 +326,7 @@ ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& 
                               bool mirrored) {
   const auto classes = label_classes(problem);
   ParticleSet set;
+  set.mirrored = mirrored;
   auto add = [&](const LabelClass& c, double weight, std::int32_t row) {
     if (mirrored && c.s < 0.0) return;
     set.weight.push_back(mirrored ? 2.0 * weight : weight);

@@ -59,8 +59,10 @@ TheoryResult empty_result(int T, Method method) {
   return r;
 }
 
-// Probability that the stage about to be trained has target 1: sum of weights times targets.
+// Probability that the stage about to be trained has target 1: sum of weights times targets (1/2 when every target y
+// has its mirror image 1 - y).
 double target_mass(const ParticleSet& set) {
+  if (set.mirrored) return 0.5;
   double mass = 0.0;
   for (std::size_t p = 0; p < set.size(); ++p) mass += set.weight[p] * set.target[p];
   return mass;
@@ -129,14 +131,17 @@ class StageByStage {
         loss_(loss),
         integ_(integ),
         fp_(fp),
-        mirrored_(integ.method == Method::tensor && symmetric_before(p, stages, static_cast<int>(stages.size()))),
         starts_(starts),
         samples_(sample_matrix(integ, static_cast<int>(stages.size()))),
         saddle_(p, stages, integ.method == Method::mc),
         res_(empty_result(static_cast<int>(stages.size()), integ.method)),
         chain_(LimitChain::applies(stages, integ.method) ? std::make_optional<LimitChain>(p, stages, samples_)
                                                          : std::nullopt),
-        outer_(chain_ ? ParticleSet{} : initial_particles(p, integ, samples_, mirrored_)) {}
+        // A symmetric problem under the tensor rule integrates one class of each mirror pair (initial_particles).
+        outer_(chain_ ? ParticleSet{}
+                      : initial_particles(p, integ, samples_,
+                                          integ.method == Method::tensor &&
+                                              symmetric_before(p, stages, static_cast<int>(stages.size())))) {}
 
   TheoryResult run() {
     const int T = static_cast<int>(stages_.size());
@@ -175,10 +180,7 @@ class StageByStage {
   }
 
   // Probability that the stage about to be trained has target 1.
-  double next_mass() const {
-    if (mirrored_) return 0.5;  // every target y has its mirror 1 - y
-    return chain_ ? chain_->target_mass() : target_mass(outer_);
-  }
+  double next_mass() const { return chain_ ? chain_->target_mass() : target_mass(outer_); }
 
   // The conjugates in the field basis (Stein's lemma) where every target up to stage t is smooth; hard
   // targets jump and keep the xi basis, as does the reference mode.
@@ -195,9 +197,8 @@ class StageByStage {
     const FixedPointMap G = [&](const Eigen::VectorXd& x) -> std::optional<Eigen::VectorXd> {
       const auto field = saddle_.set_stage(t, x);
       if (!field) return std::nullopt;
-      StageMoments mo =
+      const StageMoments mo =
           chain_ ? chain_->moments(*field) : stage_moments(outer_, *field, loss_, integ_, samples_, stein, guess);
-      if (mirrored_) mo.z = mo.u = 0.0;  // the odd moments: each piece's mirror cancels it
       return saddle_.next_x(t, mo, x, stein);
     };
     const FixedPointUnits units = [&](const Eigen::VectorXd& at) { return saddle_.units(t, at); };
@@ -248,9 +249,6 @@ class StageByStage {
   Loss loss_;
   const IntegrationOptions& integ_;
   const FixedPointOptions& fp_;
-  // A symmetric problem (symmetric_before every stage) under the tensor rule: the particles hold the s = +1
-  // classes only, each standing for its mirror image too (initial_particles): half the work, the same sums.
-  const bool mirrored_;
   Starts starts_;
   const Eigen::MatrixXd samples_;
   Saddle saddle_;

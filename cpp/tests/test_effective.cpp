@@ -69,3 +69,36 @@ TEST_CASE("stage moments integrate the own coordinate: E[z] and E[s z] of a limi
   CHECK(mo.s_z == doctest::Approx(0.3 * Esy).epsilon(1e-14));
   CHECK(std::abs(mo.z_xi[0]) < 1e-15);
 }
+
+TEST_CASE("a mirrored set gives the full set's moments: even ones from half the particles, odd ones 0") {
+  // rho = 1/2, symmetric noise, b = 0: class (s, y) at xi mirrors (-s, 1 - y) at -xi, and z(-h, 1 - y) = -z(h, y).
+  // A hard stage is frozen first, so that the moments are taken over split particles with their own targets.
+  const Problem symmetric{.alpha = 1.5, .delta = 0.5, .rho = 0.5, .theta = 0.2};
+  StageField first;
+  first.m = 0.4, first.b = 0.0, first.U = {0.7}, first.c = 0.3;
+  StageField second;
+  second.m = 0.3, second.b = 0.0, second.U = {0.2, 0.6}, second.r = {0.25}, second.c = 0.5;
+  const Stage next{.lam = 1.0, .targets = Targets::hard};
+  const IntegrationOptions opt{.method = Method::tensor, .gh_nodes = 8, .split_nodes = 8};
+  std::size_t particles[2] = {0, 0};
+  auto moments_of = [&](bool mirrored) {
+    const ParticleSet outer = initial_particles(symmetric, opt, Eigen::MatrixXd(), mirrored);
+    const ParticleSet inner = freeze_stage(outer, first, Loss::logistic, next, opt, Eigen::MatrixXd());
+    CHECK(inner.mirrored == mirrored);
+    particles[mirrored] = inner.size();
+    std::vector<double> guess;
+    return stage_moments(inner, second, Loss::logistic, opt, Eigen::MatrixXd(), false, guess);
+  };
+  const StageMoments full = moments_of(false), half = moments_of(true);
+  CHECK(2 * particles[1] == particles[0]);
+  CHECK(std::abs(full.z) < 1e-14);  // the full set's odd moments vanish by symmetry; the mirrored set sets them
+  CHECK(std::abs(full.u) < 1e-14);
+  CHECK(half.z == 0.0);
+  CHECK(half.u == 0.0);
+  for (std::size_t k = 0; k < full.z_xi.size(); ++k)
+    CHECK(half.z_xi[k] == doctest::Approx(full.z_xi[k]).epsilon(1e-13));
+  CHECK(half.z_z[0] == doctest::Approx(full.z_z[0]).epsilon(1e-13));
+  CHECK(half.zz == doctest::Approx(full.zz).epsilon(1e-13));
+  CHECK(half.s_z == doctest::Approx(full.s_z).epsilon(1e-13));
+  CHECK(half.dzdh == doctest::Approx(full.dzdh).epsilon(1e-13));
+}

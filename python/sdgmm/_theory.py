@@ -132,8 +132,8 @@ def _jsonable(a):
 def theory(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, method: str = "auto",
            gh_nodes: int = 0, qmc_gh_nodes: int = 10, split_nodes: int = 0, qmc_points: int = 1024,
            qmc_replicates: int = 8, mc_samples: int = 10_000, seed: int = 1, prune: float = 1e-13,
-           qmc_prune: float = 1e-7, tol: float = 1e-13, max_iter: int = 1000, estimate_error: bool = True, accuracy: float = ACCURACY, threads: int = 0,
-           on_nonconvergence: str = "raise") -> TheoryResult:
+           qmc_prune: float = 1e-7, tol: float = 1e-13, max_iter: int = 1000, estimate_error: bool = True,
+           accuracy: float = ACCURACY, threads: int = 0, on_nonconvergence: str = "raise") -> TheoryResult:
     """Solve the state evolution of ``len(stages)``-stage self-distillation.
 
     method: 'tensor' (Gauss-Hermite product rule, split at hard-label jumps), 'qmc' (scrambled
@@ -162,8 +162,8 @@ def theory(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, 
     stages = checked(problem, stages)
     options = _options(method=method, gh_nodes=gh_nodes, qmc_gh_nodes=qmc_gh_nodes, split_nodes=split_nodes,
                        qmc_points=qmc_points, qmc_replicates=qmc_replicates, mc_samples=mc_samples, seed=seed,
-                       prune=prune, qmc_prune=qmc_prune, tol=tol, max_iter=max_iter, estimate_error=estimate_error, accuracy=accuracy,
-                       threads=threads)
+                       prune=prune, qmc_prune=qmc_prune, tol=tol, max_iter=max_iter, estimate_error=estimate_error,
+                       accuracy=accuracy, threads=threads)
     start = time.perf_counter()
     core = _core.solve_state_evolution(problem, stages, loss, options)
     res = TheoryResult(problem=problem, stages=stages, loss=loss, method=core.method, seconds=time.perf_counter() - start,

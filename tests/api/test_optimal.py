@@ -1,6 +1,5 @@
 """The optimiser finds real optima: no worse than the reference's sweep, its warm starts or restarts."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -254,6 +253,7 @@ def test_the_limit_check_rule_keeps_the_default_rules_differences(alpha, T):
     assert abs(fast - full) <= 1e-9
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the cheap rule need not converge soft T = 7 here: no matter
 @pytest.mark.parametrize("labels", ["soft", "hard"])
 def test_the_search_rule_is_the_rule_the_engine_applies(labels):
     """search_accuracy asks for tensor nodes or cheap QMC points by T; the engine must apply exactly that rule.
@@ -262,7 +262,6 @@ def test_the_search_rule_is_the_rule_the_engine_applies(labels):
     from sdgmm.optimal._search import search_accuracy
 
     problem = sdgmm.Problem(alpha=1.0, delta=0.5, rho=0.5, theta=0.2)
-    warnings.simplefilter("ignore", RuntimeWarning)  # the cheap rule need not converge soft T = 7 here: no matter
     for T in range(1, 9):
         rule = search_accuracy(T, labels)
         r = sdgmm.theory(problem, sdgmm.make_stages([1.0] * T, None if labels == "hard" else [1.0] * (T - 1),

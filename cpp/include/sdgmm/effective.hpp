@@ -28,15 +28,19 @@ struct ParticleSet {
   std::vector<std::vector<double>> xi;  // dims rows of size()
   std::vector<std::vector<double>> z;   // frozen proximal outputs, one row per frozen stage
   // Gradients in the field basis g = U^T xi (the cavity fields), for the Stein form of the
-  // conjugates: dz_j/dg_l of frozen stage j (row j (j + 1) / 2 + l, l <= j), and the gradient of
+  // conjugates: dz_j/dg_l of frozen stage j (row dz_row(j, l), l <= j), and the gradient of
   // the target of the next stage, d y / dg_l (row l; xi times the pseudo-label's). Exact for soft targets; hard targets
   // jump, and their stages use the xi-basis form instead.
   // Carried only while every target so far is smooth (`smooth`): no later stage needs them after a jump.
   std::vector<std::vector<double>> dz;
   std::vector<std::vector<double>> dy;
   bool smooth = true;
+  // Only the s = +1 classes, each standing for its mirror image too (initial_particles): the sums over the set give
+  // every even moment, and the odd ones (E[z], E[u], the target mass's deviation from 1/2) are 0 by symmetry.
+  bool mirrored = false;
 
   std::size_t size() const { return weight.size(); }
+  static constexpr std::size_t dz_row(int j, int l) { return static_cast<std::size_t>(j * (j + 1) / 2 + l); }
 };
 
 struct IntegrationOptions {
@@ -73,8 +77,8 @@ struct StageField {
 // with class probabilities for mc, as the reference does).
 // `mirrored` (a symmetric problem under the tensor rule): only the two classes with s = +1, at twice their
 // probability. Each stands for its mirror image too, (s, y, xi) -> (-s, 1 - y, -xi), which has z -> -z: the same
-// even moments (E[z xi], E[z^2], E[s z], ...), while the odd ones, E[z] and E[u], vanish and the caller must zero
-// them. The rule's nodes are symmetric, so the mirror images are the full rule's own particles: the same sums at
+// even moments (E[z xi], E[z^2], E[s z], ...), while the odd ones, E[z] and E[u], vanish (stage_moments sets them
+// to 0). The rule's nodes are symmetric, so the mirror images are the full rule's own particles: the same sums at
 // half the cost. (Under qmc the s = -1 classes at a point are the mirror images at the opposite point, an
 // antithetic pair: dropping them halves the points as well as the cost.)
 ParticleSet initial_particles(const Problem& problem, const IntegrationOptions& opt, const Eigen::MatrixXd& samples,
