@@ -151,7 +151,10 @@ ParticleSet freeze(const ParticleSet& in, const StageField& f, const Stage& next
     children(in, p, jump, opt, samples, kids);
     if (smooth) field_gradient(in, f, p, H);
     for (const Child& c : kids) {
-      if (opt.method == Method::tensor && std::abs(in.weight[p] * c.weight) < opt.prune) continue;
+      // The weight of each particle the child stands for (a mirrored particle carries its image's too): the full
+      // rule's threshold, so that a mirrored set drops the particles the full set drops.
+      if (opt.method == Method::tensor && std::abs(in.weight[p] * c.weight) * (in.mirrored ? 0.5 : 1.0) < opt.prune)
+        continue;
       const double h = A + U_tt * c.xi;
       const Prox pr = P::prox(h, y, f.c, kFree);
       const double u = h + pr.z;
