@@ -12,10 +12,11 @@ numpy/scipy, sharing no code with the C++ engine, so that pytest can check the e
 
 Derivations: docs/square_loss_closed_form.md. Nothing here imports pytest.
 
-The order-parameter recursion is implemented exactly as written in section 4, including
-chi_kt = -(Qh_{t-1,t} / g_t) chi_{k,t-1} (only the previous stage's Qh enters): with it the
-square-loss row of the table is reproduced to 3e-10 at stage 3, while summing over all
-Qh_{jt} chi_{kj}, j = k..t-1, moves eps_3 by 5e-4.
+The order-parameter recursion is section 4's, with the response summed over every earlier coupling,
+chi_kt = -sum_{j=k..t-1} Qh_jt chi_kj / g_t, as docs/theory.md corrects it (the specification keeps j = t - 1
+alone, which drifts from simulation from T = 3 on; tests/api/test_theory_many_stages.py). The table's T = 3
+entries were computed with the one-term form: this oracle reproduces its square-loss row to 3e-10 at stages
+1-2 and moves eps_3 by 4.8e-4.
 """
 
 from __future__ import annotations
@@ -481,7 +482,7 @@ def square_soft_exact(
         chi_new = np.empty(t + 1)
         chi_new[t] = 1.0 / g[t]
         for k in range(t):
-            chi_new[k] = -(Qh[t - 1, t] / g[t]) * chi[k, t - 1]
+            chi_new[k] = -(Qh[k:t, t] @ chi[k, k:t]) / g[t]
         m_new = (mh[t] - Qh[:t, t] @ m[:t]) / g[t]
         for k in range(t + 1):
             R[t, k] = (chih[k, t] - Qh[:k, k] @ R[t, :k]) / g[k]

@@ -50,9 +50,14 @@ bool Ridge::set_stage(int t, double mh, const Eigen::MatrixXd& Qh, const Eigen::
     const double s = groups_.sigma[grp], share = groups_.share[grp], mean2 = groups_.mean2[grp];
     for (int k = 0; k <= t; ++k) g[k] = ridge[k] + s * Qh(k, k);
     if (!(g[t] > 0.0)) return false;
-    // The response: only the previous stage's coupling carries a force on stage k < t on to stage t.
+    // The response of w_t to a force on stage k < t, through every coupling of w_t to an earlier w_j (theory.md
+    // keeps only j = t - 1, which drifts from simulation from T = 3 on: tests/api/test_theory_many_stages.py).
     block(chi_, grp, t, t) = 1.0 / g[t];
-    for (int k = 0; k < t; ++k) block(chi_, grp, k, t) = -(s * Qh(t - 1, t) / g[t]) * block(chi_, grp, k, t - 1);
+    for (int k = 0; k < t; ++k) {
+      double c = 0.0;
+      for (int j = k; j < t; ++j) c -= s * Qh(j, t) * block(chi_, grp, k, j);
+      block(chi_, grp, k, t) = c / g[t];
+    }
     double& a = a_[grp * T_ + t];
     a = mh;
     for (int j = 0; j < t; ++j) a -= s * Qh(j, t) * a_[grp * T_ + j];

@@ -4,11 +4,14 @@ import numpy as np
 import pytest
 import sdgmm
 
-SOFT = [  # loss, alpha, eps_1..3, b_1..3; quadrature values exact to about 1e-8
-    ("logistic", 1.5, [0.221427219, 0.344412584, 0.400000000], [-0.207493, -0.178171, -0.227998]),
-    ("logistic", 3.0, [0.159057194, 0.191767915, 0.394456512], [-0.187866, -0.163614, -0.218909]),
-    ("logistic", 5.0, [0.133760175, 0.134469700, 0.270828811], [-0.171618, -0.149727, -0.206246]),
-    ("square", 3.0, [0.158835736, 0.142724613, 0.209015998], [-0.075263, -0.066981, -0.096382]),
+# loss, alpha, eps_1..3, b_1..3 (quadrature, exact to about 1e-8), simulated eps_3 and its standard error. The table
+# was computed with theory.md's one-term response chi_kt, which the engine corrects (docs/theory.md, section 4):
+# both agree on stages 1-2, and stage 3 is checked against the table's simulation column instead.
+SOFT = [
+    ("logistic", 1.5, [0.221427219, 0.344412584, 0.400000000], [-0.207493, -0.178171, -0.227998], (0.400, 0.001)),
+    ("logistic", 3.0, [0.159057194, 0.191767915, 0.394456512], [-0.187866, -0.163614, -0.218909], (0.389, 0.005)),
+    ("logistic", 5.0, [0.133760175, 0.134469700, 0.270828811], [-0.171618, -0.149727, -0.206246], (0.268, 0.008)),
+    ("square", 3.0, [0.158835736, 0.142724613, 0.209015998], [-0.075263, -0.066981, -0.096382], (0.216, 0.010)),
 ]
 HARD = [  # bias policy, eps_1..4 (Monte Carlo with a few 1e-3 of noise)
     ("learn", [0.177, 0.240, 0.298, 0.300]),
@@ -16,13 +19,15 @@ HARD = [  # bias policy, eps_1..4 (Monte Carlo with a few 1e-3 of noise)
 ]
 
 
-@pytest.mark.parametrize("loss, alpha, eps, b", SOFT)
-def test_soft_rows(loss, alpha, eps, b):
+@pytest.mark.parametrize("loss, alpha, eps, b, simulated", SOFT)
+def test_soft_rows(loss, alpha, eps, b, simulated):
     p = sdgmm.Problem(alpha=alpha, delta=0.5, rho=0.4, theta=0.2)
     r = sdgmm.theory(p, sdgmm.make_stages([1.5, 0.5, 2.0], [0.8, 1.2]), loss)
     print(loss, alpha, r.eps, np.abs(r.eps - eps).max())
-    np.testing.assert_allclose(r.eps, eps, atol=1e-6, rtol=0)
-    np.testing.assert_allclose(r.b, b, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(r.eps[:2], eps[:2], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(r.b[:2], b[:2], atol=1e-5, rtol=0)
+    mean, se = simulated
+    assert abs(r.eps[2] - mean) <= 3 * se + 1e-3
 
 
 @pytest.mark.parametrize("bias, eps", HARD)
@@ -75,8 +80,9 @@ def test_a_symmetric_problem_integrates_half_the_classes_to_the_same_sums(loss, 
     """At rho = 1/2 with symmetric noise the tensor rule integrates the s = +1 classes only, each standing for its
     mirror image (half the cost). Against the full rule (rho a hair above 1/2, where the shortcut is off): the same
     numbers to the fixed points' tolerance."""
-    mirrored, full = (sdgmm.theory(sdgmm.Problem(alpha=2.0, delta=0.5, rho=rho, theta=0.3), stages, loss)
-                      for rho in (0.5, 0.5 + 1e-13))
+    # The tensor rule named: where it misses the default accuracy, `auto` would go on to QMC (hard T = 4 does).
+    mirrored, full = (sdgmm.theory(sdgmm.Problem(alpha=2.0, delta=0.5, rho=rho, theta=0.3), stages, loss,
+                                   method="tensor") for rho in (0.5, 0.5 + 1e-13))
     assert mirrored.method == full.method == "tensor"
     for name in ("eps", "m", "Q", "chi", "Qh", "chih"):
         np.testing.assert_allclose(getattr(mirrored, name), getattr(full, name), rtol=1e-10, atol=1e-12, err_msg=name)
