@@ -1,5 +1,7 @@
-"""Records the isotropic engine (commit dc8ce93, before the general-covariance ridge side replaced it) on a matrix
-of cases: the oracle of tests/test_spectrum.py's reduction test. Run from the repository root:
+"""Records the engine's isotropic problem on a matrix of cases: the oracle of tests/api/test_theory_spectrum.py's
+reduction test. First recorded at commit dc8ce93, before the general-covariance ridge side replaced the isotropic
+engine; recorded again at fe48fb5, whose response chi_kt sums over every earlier coupling (docs/theory.md, section
+4), which moves every T >= 3 case. Run from the repository root:
     .venv/bin/python tests/data/record_isotropic_engine.py tests/data/isotropic_engine.json"""
 
 import json
@@ -37,7 +39,7 @@ def record():
                     beta = None if schedule["beta"] is None or T == 1 else schedule["beta"][: T - 1]
                     bias = schedule.get("bias", "learn")
                     stages = sdgmm.make_stages(lam, beta, hard=schedule["hard"], bias=bias)
-                    r = sdgmm.theory(sdgmm.Problem(**problem), stages, loss, estimate_error=False,
+                    r = sdgmm.theory(sdgmm.Problem(**problem), stages, loss, method="tensor", estimate_error=False,
                                      on_nonconvergence="warn")
                     cases.append({"problem": problem, "lam": lam, "beta": beta, "hard": schedule["hard"],
                                   "bias": bias, "loss": loss, "name": f"{pname}-{sname}-{loss}-T{T}",
@@ -49,5 +51,5 @@ def record():
 
 if __name__ == "__main__":
     with open(sys.argv[1], "w") as fh:
-        json.dump({"engine": "sdgmm isotropic engine at commit dc8ce93 (tensor rule, default nodes, no error "
+        json.dump({"engine": "sdgmm isotropic problem at commit fe48fb5 (tensor rule, default nodes, no error "
                              "estimate)", "cases": record()}, fh, indent=1, allow_nan=True)
