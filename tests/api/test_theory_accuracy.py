@@ -128,3 +128,22 @@ def test_the_qmc_split_prune_drops_particles_within_its_bias_bound():
     moved = np.max(np.abs(default - exact))
     assert 0 < moved <= 1e-8
     assert np.max(np.abs(coarse - exact)) > 5 * 1e-7
+
+
+def test_qmc_counts_its_inner_rule_in_eps_error():
+    """The qmc rule integrates each stage's own coordinate with a Gauss-Hermite rule, whose error every replicate
+    shares: at weak regularisation (alpha 10, lam 1e-4, T = 1, where the default ends on QMC) 10 inner nodes were
+    1.5e-4 off while the replicates agreed to 1e-17, and the default claimed 1e-6. The same points with one inner node
+    fewer show it, and refinement raises the inner nodes."""
+    p = sdgmm.Problem(alpha=10.0, delta=1.0, rho=0.5, theta=0.0)
+    stages = sdgmm.make_stages([1e-4])
+    truth = sdgmm.theory(p, stages, method="tensor", gh_nodes=160, accuracy=0).eps[0]
+    assert truth == pytest.approx(0.1869299838, abs=1e-9)
+    coarse = sdgmm.theory(p, stages, method="qmc", accuracy=0)
+    assert coarse.qmc_gh_nodes == 10 and abs(coarse.eps[0] - truth) > 1e-4
+    assert coarse.eps_error[0] >= 0.3 * abs(coarse.eps[0] - truth)
+    r = sdgmm.theory(p, stages)
+    print(r.method, r.qmc_gh_nodes, r.eps, r.eps_error, r.accuracy_reached)
+    assert abs(r.eps[0] - truth) <= max(r.eps_error[0], 1e-12)
+    if r.accuracy_reached:
+        assert abs(r.eps[0] - truth) <= 1e-6

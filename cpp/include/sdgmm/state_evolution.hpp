@@ -37,10 +37,14 @@ struct TheoryResult {
   Eigen::MatrixXd Q, q, chi, Qh, chih;
   std::vector<int> iterations;
   std::vector<double> residual;
-  std::vector<bool> converged;   // a stage whose fixed point failed, and all after it, are NaN
-  std::vector<bool> collapsed;   // exact single-class limit: b = -inf (+inf), m = Q = 0
-  int gh_nodes = 0;              // tensor: nodes per coordinate of the rule used (0 otherwise)
-  int qmc_points = 0;            // qmc: points per replicate of the rule used (0 otherwise)
+  std::vector<bool> converged;  // a stage whose fixed point failed, and all after it, are NaN
+  std::vector<bool> collapsed;  // exact single-class limit: b = -inf (+inf), m = Q = 0
+  int gh_nodes = 0;             // tensor: nodes per coordinate of the rule used (0 otherwise)
+  int qmc_points = 0;           // qmc: points per replicate of the rule used (0 otherwise)
+  int qmc_gh_nodes = 0;         // qmc: Gauss-Hermite nodes on each stage's own coordinate (0 otherwise)
+  // qmc: the part of eps_error that the inner Gauss-Hermite rule contributes, which every replicate shares and their
+  // spread cannot show: the change with one inner node fewer on the same points (empty otherwise).
+  Eigen::VectorXd inner_error;
   bool accuracy_reached = true;  // max eps_error <= the options' accuracy (true when none was asked for)
   // Each converged stage's fixed point in the saddle's unknowns (saddle.hpp; empty for a stage not solved by
   // one): where a finer rule's iteration starts.
@@ -59,6 +63,7 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
 // points are cheap, starts there whenever it has a target (hard T = 8: 0.3 s, eps_error <= 7e-6 on F1's grid).
 int max_gh_nodes(int T);
 constexpr int kMaxQmcPoints = 4096;
+constexpr int kMaxQmcGhNodes = 96;  // the inner rule's cap, as the tensor rule's at T = 1
 
 // The integration method `automatic` resolves to: tensor up to T = 6 stages (5 with hard labels),
 // qmc beyond; and qmc for a chain of three or more lam = inf stages with hard targets (limit_chain.hpp), whose
