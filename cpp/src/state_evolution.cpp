@@ -485,11 +485,14 @@ bool finer(IntegrationOptions& integ, const std::vector<Stage>& stages, const Th
       return true;
     }
     const double needed = integ.qmc_points * (worst - inner) / accuracy;
-    // A chain's points are cheap, so it goes as far as the cap even where the target lies beyond it.
+    // A chain's points are cheap: it goes to kMaxQmcPoints even where the target lies beyond them, and on to its own
+    // cap where that reaches the target.
     const bool chain = LimitChain::applies(stages, Method::qmc);
-    if (integ.qmc_points >= kMaxQmcPoints || (!chain && !(needed <= kMaxQmcPoints))) return false;
+    const bool reachable = needed <= (chain ? kMaxChainPoints : kMaxQmcPoints);
+    const int cap = chain && reachable ? kMaxChainPoints : kMaxQmcPoints;
+    if (integ.qmc_points >= cap || (!chain && !reachable)) return false;
     int points = 2 * integ.qmc_points;
-    while (points < needed && points < kMaxQmcPoints) points *= 2;
+    while (points < needed && points < cap) points *= 2;
     integ.qmc_points = points;
     return true;
   }

@@ -218,6 +218,10 @@ def _report(res: TheoryResult, tol: float, on_nonconvergence: str) -> None:
             f"state evolution did not converge at stage {t} of {res.n_stages} "
             f"(residual {res.residual[t - 1]:.2e} after {res.iterations[t - 1]} iterations, tol {tol:g})"
         )
+        if t >= 2 and res.collapsed[t - 2]:
+            msg += (f": stage {t - 1} predicts a single class (eps {res.eps[t - 2]:.4g}), and stages after a constant "
+                    "classifier are not modelled; under class imbalance a lam = inf stage with a learned bias is one "
+                    "(give it a finite lam, or fix the bias: bias='fixed')")
         if on_nonconvergence == "raise":
             raise ConvergenceError(msg, res)
         warnings.warn(msg, RuntimeWarning, stacklevel=3)

@@ -60,9 +60,11 @@ TheoryResult solve_state_evolution(const Problem& problem, const std::vector<Sta
 // The finest rule refinement goes to for T stages: tensor nodes per coordinate with about 32768 particles
 // per class (at most 96), and 4096 qmc points per replicate (4x the default: QMC costs grow with its points). The
 // particle rule is refined only where the target is within that reach; a lam = inf chain (limit_chain.hpp), whose
-// points are cheap, starts there whenever it has a target (hard T = 8: 0.3 s, eps_error <= 7e-6 on F1's grid).
+// points are cheap, starts there whenever it has a target (hard T = 8: 0.3 s, eps_error <= 7e-6 on F1's grid) and
+// goes on to 4x more where that reaches a missed target (theta 0.45: 3.5e-5 at 4096 points, 1e-5 asked).
 int max_gh_nodes(int T);
 constexpr int kMaxQmcPoints = 4096;
+constexpr int kMaxChainPoints = 4 * kMaxQmcPoints;
 constexpr int kMaxQmcGhNodes = 96;  // the inner rule's cap, as the tensor rule's at T = 1
 
 // The integration method `automatic` resolves to: tensor up to T = 6 stages (5 with hard labels),
