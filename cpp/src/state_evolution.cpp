@@ -335,11 +335,13 @@ TheoryResult solve_qmc(const Problem& p, const std::vector<Stage>& stages, Loss 
   out.qmc_gh_nodes = opt.integration.qmc_gh_nodes;
   out.inner_error = Eigen::VectorXd::Zero(out.eps.size());
   if (!twins) return out;
-  auto difference = [&] { return (reps[R].eps - reps[R + 1].eps).cwiseAbs().eval(); };
-  // Twins that fail a stage the replicates solved are solved again with all the points.
-  if (!(difference().array() == difference().array() || !out.eps.array().isFinite()).all())
-    run(R, R + 2, opt.integration.qmc_points);
-  out.inner_error = difference();
+  // Twins that fail a stage the replicates solved (NaN where out.eps is finite) are solved again with all the points.
+  const auto twin_failed = [&] {
+    const Eigen::ArrayXd change = reps[R].eps - reps[R + 1].eps;
+    return (change.isNaN() && out.eps.array().isFinite()).any();
+  };
+  if (twin_failed()) run(R, R + 2, opt.integration.qmc_points);
+  out.inner_error = (reps[R].eps - reps[R + 1].eps).cwiseAbs();
   out.eps_error += out.inner_error;
   return out;
 }
@@ -433,16 +435,18 @@ TheoryResult solve_with(const Problem& problem, const std::vector<Stage>& stages
   return {};
 }
 
-// The largest eps_error of the converged stages; a converged stage without an estimate (the coarser rule of
-// the tensor estimate did not converge) counts as infinitely uncertain.
-double worst_error(const TheoryResult& r) {
+// The largest of a per-stage error over the converged stages; a converged stage without an estimate (the coarser
+// rule of the tensor estimate, or a qmc twin, did not converge) counts as infinitely uncertain.
+double worst_converged(const TheoryResult& r, const Eigen::VectorXd& error) {
   double worst = 0.0;
-  for (Eigen::Index t = 0; t < r.eps_error.size(); ++t) {
+  for (Eigen::Index t = 0; t < error.size(); ++t) {
     if (!r.converged[static_cast<std::size_t>(t)]) continue;
-    worst = std::isnan(r.eps_error[t]) ? kInf : std::max(worst, r.eps_error[t]);
+    worst = std::isnan(error[t]) ? kInf : std::max(worst, error[t]);
   }
   return worst;
 }
+
+double worst_error(const TheoryResult& r) { return worst_converged(r, r.eps_error); }
 
 bool all_converged(const TheoryResult& r) {
   return std::all_of(r.converged.begin(), r.converged.end(), [](bool c) { return c; });
@@ -451,15 +455,6 @@ bool all_converged(const TheoryResult& r) {
 // Stages solved before the first that did not converge (a later stage needs every earlier one).
 std::size_t converged_stages(const TheoryResult& r) {
   return static_cast<std::size_t>(std::find(r.converged.begin(), r.converged.end(), false) - r.converged.begin());
-}
-
-// The largest of a qmc result's inner-rule errors over its converged stages (NaN counts as infinite).
-double worst_inner_error(const TheoryResult& r) {
-  double worst = 0.0;
-  for (Eigen::Index t = 0; t < r.inner_error.size(); ++t)
-    if (r.converged[static_cast<std::size_t>(t)])
-      worst = std::isnan(r.inner_error[t]) ? kInf : std::max(worst, r.inner_error[t]);
-  return worst;
 }
 
 // The next finer rule, or false at the cap. Tensor: 1.5x the nodes. Qmc: 1.5x the inner nodes where the inner rule
@@ -478,7 +473,7 @@ bool finer(IntegrationOptions& integ, const std::vector<Stage>& stages, const Th
     return true;
   }
   if (integ.method == Method::qmc) {
-    const double inner = worst_inner_error(r);
+    const double inner = worst_converged(r, r.inner_error);
     if (inner > 0.5 * accuracy) {
       if (integ.qmc_gh_nodes >= kMaxQmcGhNodes) return false;
       integ.qmc_gh_nodes = std::min(kMaxQmcGhNodes, (3 * integ.qmc_gh_nodes + 1) / 2);

@@ -32,8 +32,8 @@ class TheoryResult:
     integration errors in the conjugates are amplified by about this much.
 
     ``gh_nodes`` / ``qmc_points`` and ``qmc_gh_nodes`` (the Gauss-Hermite nodes on each stage's own coordinate) are
-    the rule that gave the numbers (0 when it is not that method), after refinement towards ``accuracy``; ``accuracy_reached`` says whether the largest eps_error met it (a rule at its
-    cap may not: see theory()).
+    the rule that gave the numbers (0 when it is not that method), after refinement towards ``accuracy``;
+    ``accuracy_reached`` says whether the largest eps_error met it (a rule at its cap may not: see theory()).
 
     ``collapsed[t]`` marks the exact limit of a logistic stage that learns its bias on targets of a
     single class: the bias diverges (b = -inf or +inf), w vanishes (m = Q = 0) and the stage
